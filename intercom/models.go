@@ -1,0 +1,246 @@
+package intercom
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ID is an Intercom identifier decoded leniently: the API sends some ids as
+// strings ("123") and others as integers (admin_assignee_id, owner_id,
+// team_assignee_id), and 0 or null for "none". The zero value means "none".
+type ID string
+
+// UnmarshalJSON accepts a string, an integer, 0 or null.
+func (id *ID) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case len(b) == 0 || string(b) == "null":
+		*id = ""
+		return nil
+	case b[0] == '"':
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		s = strings.TrimSpace(s)
+		if s == "0" {
+			s = ""
+		}
+		*id = ID(s)
+		return nil
+	default:
+		var n json.Number
+		if err := json.Unmarshal(b, &n); err != nil {
+			return fmt.Errorf("id: want string or number, got %s", truncate(b))
+		}
+		s := n.String()
+		if s == "0" {
+			s = ""
+		}
+		*id = ID(s)
+		return nil
+	}
+}
+
+// Attributes are custom attribute values as sent by Intercom: any JSON type,
+// with unset attributes present as null.
+type Attributes map[string]json.RawMessage
+
+// String reads a custom attribute as text. Numbers and booleans are given in
+// their JSON spelling; null, missing and objects or arrays are not text.
+func (a Attributes) String(name string) (string, bool) {
+	raw, ok := a[name]
+	if !ok {
+		return "", false
+	}
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", false
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", false
+		}
+		return s, true
+	case '{', '[':
+		return "", false
+	default:
+		return string(raw), true
+	}
+}
+
+// Present reports whether the attribute has a value other than null or "".
+func (a Attributes) Present(name string) bool {
+	raw, ok := a[name]
+	if !ok {
+		return false
+	}
+	raw = bytes.TrimSpace(raw)
+	return len(raw) > 0 && string(raw) != "null" && string(raw) != `""`
+}
+
+// TimeValue is a time attribute as read: an instant (UNIX seconds or an
+// ISO-8601 date-time) or, for an ISO-8601 date without a time, a calendar
+// day whose instant depends on the reader's timezone.
+type TimeValue struct {
+	Unix     int64 // the instant, when !DateOnly
+	DateOnly bool
+	Year     int // the calendar day, when DateOnly
+	Month    time.Month
+	Day      int
+}
+
+// Errors a time attribute can be unusable for. ErrMissing is not an invalid
+// value: the attribute is simply unset.
+var (
+	ErrMissing      = errors.New("not set")
+	ErrMilliseconds = errors.New("looks like milliseconds (10^11 or more), not UNIX seconds")
+	ErrNotPositive  = errors.New("zero or negative timestamp")
+	ErrNotTime      = errors.New("neither UNIX seconds nor an ISO-8601 date or date-time")
+)
+
+// maxUnixSeconds is 10^11: larger values are milliseconds (SPEC.md section 1).
+const maxUnixSeconds = 1e11
+
+// Time reads a time attribute per SPEC.md section 1 "Reading a time
+// attribute". It returns ErrMissing for null, missing or empty values and a
+// wrapped ErrMilliseconds, ErrNotPositive or ErrNotTime for unusable ones.
+func (a Attributes) Time(name string) (TimeValue, error) {
+	raw, ok := a[name]
+	if !ok {
+		return TimeValue{}, ErrMissing
+	}
+	return ParseTime(raw)
+}
+
+// ParseTime reads one JSON value as a time attribute (see Attributes.Time).
+func ParseTime(raw json.RawMessage) (TimeValue, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return TimeValue{}, ErrMissing
+	}
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return TimeValue{}, fmt.Errorf("%w: %s", ErrNotTime, truncate(raw))
+		}
+		return ParseTimeString(s)
+	}
+	if raw[0] == '{' || raw[0] == '[' || raw[0] == 't' || raw[0] == 'f' {
+		return TimeValue{}, fmt.Errorf("%w: %s", ErrNotTime, truncate(raw))
+	}
+	return parseUnix(string(raw))
+}
+
+// ParseTimeString reads a time attribute given as text.
+func ParseTimeString(s string) (TimeValue, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return TimeValue{}, ErrMissing
+	}
+	if c := s[0]; c == '-' || c == '+' || (c >= '0' && c <= '9') {
+		if _, err := strconv.ParseFloat(s, 64); err == nil {
+			return parseUnix(s)
+		}
+	}
+	if d, err := time.Parse(time.DateOnly, s); err == nil {
+		return TimeValue{DateOnly: true, Year: d.Year(), Month: d.Month(), Day: d.Day()}, nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05Z0700", "2006-01-02T15:04Z07:00"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			if t.Unix() <= 0 {
+				return TimeValue{}, fmt.Errorf("%w: %q", ErrNotPositive, s)
+			}
+			return TimeValue{Unix: t.Unix()}, nil
+		}
+	}
+	return TimeValue{}, fmt.Errorf("%w: %q", ErrNotTime, truncate([]byte(s)))
+}
+
+func parseUnix(s string) (TimeValue, error) {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return TimeValue{}, fmt.Errorf("%w: %q", ErrNotTime, truncate([]byte(s)))
+	}
+	switch {
+	case f <= 0:
+		return TimeValue{}, fmt.Errorf("%w: %s", ErrNotPositive, s)
+	case f >= maxUnixSeconds:
+		return TimeValue{}, fmt.Errorf("%w: %s", ErrMilliseconds, s)
+	}
+	return TimeValue{Unix: int64(f)}, nil
+}
+
+func truncate(b []byte) string {
+	if len(b) > 40 {
+		return string(b[:40]) + "..."
+	}
+	return string(b)
+}
+
+// ContactRef is a contact as listed on a conversation: id only.
+type ContactRef struct {
+	ID         string `json:"id"`
+	ExternalID string `json:"external_id,omitempty"`
+}
+
+// Conversation holds the fields of an Intercom conversation the exporter uses.
+type Conversation struct {
+	ID               string     `json:"id"`
+	CreatedAt        int64      `json:"created_at"`
+	UpdatedAt        int64      `json:"updated_at"`
+	State            string     `json:"state"`
+	AdminAssigneeID  ID         `json:"admin_assignee_id"`
+	TeamAssigneeID   ID         `json:"team_assignee_id"`
+	CustomAttributes Attributes `json:"custom_attributes"`
+	Contacts         struct {
+		Contacts []ContactRef `json:"contacts"`
+	} `json:"contacts"`
+}
+
+// Contact holds the fields of an Intercom contact the exporter uses.
+type Contact struct {
+	ID               string     `json:"id"`
+	ExternalID       string     `json:"external_id"`
+	Role             string     `json:"role"`
+	Name             string     `json:"name"`
+	Email            string     `json:"email"`
+	OwnerID          ID         `json:"owner_id"`
+	CreatedAt        int64      `json:"created_at"`
+	UpdatedAt        int64      `json:"updated_at"`
+	CustomAttributes Attributes `json:"custom_attributes"`
+}
+
+// Admin is a teammate: the coaches.
+type Admin struct {
+	ID    string `json:"id"`
+	Name  string `json:"name"`
+	Email string `json:"email"`
+}
+
+// DataAttribute describes one attribute of a model (GET /data_attributes).
+type DataAttribute struct {
+	Name        string `json:"name"`
+	FullName    string `json:"full_name"`
+	Label       string `json:"label"`
+	Model       string `json:"model"`
+	DataType    string `json:"data_type"`
+	APIWritable bool   `json:"api_writable"`
+	Custom      bool   `json:"custom"`
+	Archived    bool   `json:"archived"`
+}
+
+// Workspace is what GET /me says about the app the token belongs to.
+type Workspace struct {
+	IDCode   string `json:"id_code"`
+	Name     string `json:"name"`
+	Timezone string `json:"timezone"`
+}
