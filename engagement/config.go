@@ -171,6 +171,10 @@ func NewChannels(cfg Config) Channels {
 	ch := Channels{names: cfg.SessionChannels, index: make(map[string]int, len(cfg.SessionChannels))}
 	for i, n := range cfg.SessionChannels {
 		ch.index[channelKey(n)] = i
+		// The configured spelling itself too, so that the usual raw value
+		// matches without the allocation of strings.ToLower; its key is the
+		// same channel's, so the rule is unchanged.
+		ch.index[n] = i
 	}
 	for _, n := range cfg.CallChannels {
 		if i, ok := ch.index[channelKey(n)]; ok {
@@ -183,6 +187,9 @@ func NewChannels(cfg Config) Channels {
 // Lookup returns the index of a raw channel value among the session
 // channels, or -1 when it is not a session channel.
 func (c Channels) Lookup(raw string) int {
+	if i, ok := c.index[raw]; ok {
+		return i
+	}
 	if i, ok := c.index[channelKey(raw)]; ok {
 		return i
 	}

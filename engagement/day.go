@@ -36,7 +36,15 @@ func (d Day) Date() (int, time.Month, int) {
 // DST change skips midnight).
 func (d Day) Start(loc *time.Location) time.Time {
 	y, m, dd := d.Date()
-	return time.Date(y, m, dd, 0, 0, 0, 0, loc)
+	t := time.Date(y, m, dd, 0, 0, 0, 0, loc)
+	// Where a DST change skips midnight (America/Santiago, America/Havana),
+	// time.Date may answer an instant of the day before (23:00 of the old
+	// offset); the day then begins when the new offset starts.
+	if DayOf(t, loc) < d {
+		_, end := t.ZoneBounds()
+		t = end
+	}
+	return t
 }
 
 // String spells the day YYYY-MM-DD.

@@ -1,6 +1,7 @@
 package engagement
 
 import (
+	"slices"
 	"strings"
 	"time"
 )
@@ -73,6 +74,9 @@ type Member struct {
 	Coach    string // member's coach (SPEC.md section 1)
 	Employer string // trimmed, or "unknown"
 	Enrolled bool
+	// Unread is true for a contact listed on a conversation but not among
+	// the contacts read: its stored attributes are unknown.
+	Unread bool
 
 	// Sessions of this member, indexes into Model.Sessions.
 	Sessions []int32
@@ -157,10 +161,19 @@ func Build(data Data, cfg Config, now time.Time) *Model {
 		// still counts as a member, with what the session tells.
 		i := int32(len(m.Members))
 		m.byID[id] = i
-		m.Members = append(m.Members, Member{Contact: &Contact{ID: id}})
+		m.Members = append(m.Members, Member{Contact: &Contact{ID: id}, Unread: true})
 		return i
 	}
 
+	// One backing array for every session's contacts, and the sessions
+	// sized up front: at 10^6 sessions, growing slices and a small map per
+	// conversation dominated Build's time and garbage.
+	nIDs := 0
+	for i := range data.Conversations {
+		nIDs += len(data.Conversations[i].ContactIDs)
+	}
+	contactBuf := make([]int32, 0, nIDs)
+	m.Sessions = make([]Session, 0, len(data.Conversations))
 	seenConv := make(map[string]struct{}, len(data.Conversations))
 	for i := range data.Conversations {
 		c := &data.Conversations[i]
@@ -182,15 +195,38 @@ func Build(data Data, cfg Config, now time.Time) *Model {
 			Channel:        ch,
 			Coach:          coachOf(c.AdminID),
 		}
-		seen := make(map[string]bool, len(c.ContactIDs))
+		start := len(contactBuf)
 		for _, id := range c.ContactIDs {
-			if id == "" || seen[id] {
+			if id == "" {
 				continue
 			}
-			seen[id] = true
-			s.Contacts = append(s.Contacts, memberIdx(id))
+			// A contact listed twice counts once (a handful per conversation:
+			// a linear scan is cheaper than a map).
+			if mi := memberIdx(id); !slices.Contains(contactBuf[start:], mi) {
+				contactBuf = append(contactBuf, mi)
+			}
+		}
+		if n := len(contactBuf); n > start {
+			s.Contacts = contactBuf[start:n:n]
 		}
 		m.Sessions = append(m.Sessions, s)
+	}
+
+	// Each member's session list is carved out of one array, sized by a
+	// first count, so the appends below never reallocate.
+	perMember := make([]int32, len(m.Members))
+	for si := range m.Sessions {
+		for _, mi := range m.Sessions[si].Contacts {
+			perMember[mi]++
+		}
+	}
+	memberBuf := make([]int32, len(contactBuf))
+	off := 0
+	for i, n := range perMember {
+		if n > 0 {
+			m.Members[i].Sessions = memberBuf[off : off : off+int(n)]
+			off += int(n)
+		}
 	}
 
 	for i := range m.Members {
@@ -225,13 +261,23 @@ func Build(data Data, cfg Config, now time.Time) *Model {
 	// A stored call up to a day ahead is accepted (clock skew, timezones);
 	// further ahead it is a mistake and must not keep a contact Engaged.
 	storedLimit := now.Unix() + 86400
+	employers := make(map[string]string)
 	for i := range m.Members {
 		mem := &m.Members[i]
 		c := mem.Contact
 		mem.Employer = EmployerName(c.Employer)
+		// One string per employer: every report keys maps by it, and equal
+		// strings that share memory compare without reading scattered bytes.
+		if e, ok := employers[mem.Employer]; ok {
+			mem.Employer = e
+		} else {
+			employers[mem.Employer] = mem.Employer
+		}
 		mem.Coach = Unassigned
-		if cfg.MemberCoach == MemberCoachOwner && c.OwnerID != "" {
-			mem.Coach = coachOf(c.OwnerID)
+		// An owner_id of "" or "0" is no owner (as for admin_assignee_id):
+		// fall back to the last session's coach rather than "unassigned".
+		if owner := strings.TrimSpace(c.OwnerID); cfg.MemberCoach == MemberCoachOwner && owner != "" && owner != "0" {
+			mem.Coach = coachOf(owner)
 		} else if mem.LastSession >= 0 {
 			mem.Coach = m.Sessions[mem.LastSession].Coach
 		}
@@ -317,9 +363,13 @@ func EmployerName(raw string) string {
 func CoachNamer(admins []Admin, known bool) func(id string) string {
 	names := make(map[string]string, len(admins))
 	if known {
+		// Count distinct admins per name: the same admin read twice (pages
+		// shifting during a read) is not two admins sharing a name.
 		count := make(map[string]int, len(admins))
+		counted := make(map[string]bool, len(admins))
 		for _, a := range admins {
-			if n := strings.TrimSpace(a.Name); n != "" {
+			if n := strings.TrimSpace(a.Name); n != "" && !counted[a.ID] {
+				counted[a.ID] = true
 				count[n]++
 			}
 		}

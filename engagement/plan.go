@@ -13,14 +13,14 @@ type Written struct {
 
 // Change is one contact whose stored values differ from the desired ones.
 type Change struct {
-	ContactID string
+	ContactID string `json:"contact_id"`
 	// Stored values as last known; StoredLastCall is nil when missing or
 	// unreadable.
-	StoredLastCall *int64
-	StoredStatus   string
+	StoredLastCall *int64 `json:"stored_last_call"`
+	StoredStatus   string `json:"stored_status"`
 	// Desired values, written together in one request.
-	LastCall int64
-	Status   string
+	LastCall int64  `json:"last_call"`
+	Status   string `json:"status"`
 }
 
 // Writable reports whether a status is ever written to Intercom ("No Call"
@@ -41,6 +41,11 @@ func (m *Model) Plan(written map[string]Written) (changes []Change, unchanged in
 	for i := range m.Members {
 		mem := &m.Members[i]
 		if !mem.HasLastCall || !Writable(mem.Status) {
+			continue
+		}
+		// A contact that was not read has unknown stored values: writing it
+		// could move a valid stored Last Coaching Call backwards (SPEC.md 5).
+		if mem.Unread {
 			continue
 		}
 		c := mem.Contact
