@@ -19,4 +19,19 @@ type Status struct {
 	Interval  time.Duration
 	// DataTimestamp is the "now" the published reports were computed for.
 	DataTimestamp time.Time
+
+	// WorkspaceTimezone is the Intercom workspace's own timezone (GET /me),
+	// which its contact search uses for dates; "" until read.
+	WorkspaceTimezone string
+	// AdminsKnown is false when admins could not be read (coaches are then
+	// shown by id).
+	AdminsKnown bool
+
+	// SyncMode is SYNC_MODE (off, dry-run or apply).
+	SyncMode string
+	// LastSyncEnd and LastSyncResult describe the last sync run (zero and ""
+	// when none ran); LastSyncSuccess is the end of the last successful one.
+	LastSyncEnd     time.Time
+	LastSyncResult  string
+	LastSyncSuccess time.Time
 }

@@ -1,0 +1,76 @@
+package collector
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestBudget_MergesSmallestEmployersIntoOtherUntilItFits(t *testing.T) {
+	f := &families[famEngagement] // employer + 4 statuses: 4 series a group
+	in := []series{
+		{[]string{"Big"}, []float64{5, 1, 0, 0}},
+		{[]string{"Mid"}, []float64{1, 1, 1, 0}},
+		{[]string{"Small"}, []float64{0, 0, 1, 1}},
+		{[]string{"Tiny"}, []float64{1, 0, 0, 0}},
+	}
+	size := map[string]int{"Big": 100, "Mid": 20, "Small": 3, "Tiny": 1}
+
+	// 16 series; a budget of 12 needs one group less: Tiny and Small merge.
+	out, merged := budget(clone(in), f, 12, size)
+	assert.Equal(t, 2, merged)
+	assert.Equal(t, []series{
+		{[]string{"(other)"}, []float64{1, 0, 1, 1}},
+		{[]string{"Big"}, []float64{5, 1, 0, 0}},
+		{[]string{"Mid"}, []float64{1, 1, 1, 0}},
+	}, out)
+	assert.Equal(t, total(in), total(out), "sums are kept")
+
+	// Within budget: untouched.
+	out, merged = budget(clone(in), f, 16, size)
+	assert.Zero(t, merged)
+	assert.Len(t, out, 4)
+
+	// A budget that only one group fits merges everything.
+	out, merged = budget(clone(in), f, 4, size)
+	assert.Equal(t, 4, merged)
+	assert.Equal(t, []series{{[]string{"(other)"}, []float64{7, 2, 2, 1}}}, out)
+}
+
+func TestBudget_MergesPerCoachKeepingOtherLabels(t *testing.T) {
+	f := &families[famCaseload] // coach, employer, band
+	in := []series{
+		{[]string{"Ann", "A"}, []float64{1, 0, 0, 0}},
+		{[]string{"Ann", "B"}, []float64{0, 1, 0, 0}},
+		{[]string{"Ann", "C"}, []float64{0, 0, 1, 0}},
+		{[]string{"Bo", "C"}, []float64{0, 0, 0, 1}},
+	}
+	size := map[string]int{"A": 10, "B": 2, "C": 1}
+	out, merged := budget(clone(in), f, 12, size)
+	// C goes first: (Ann,C) and (Bo,C) become (Ann,(other)) and (Bo,(other)):
+	// still 4 groups; then B joins (Ann,(other)): 3 groups.
+	assert.Equal(t, 2, merged)
+	assert.Equal(t, []series{
+		{[]string{"Ann", "(other)"}, []float64{0, 1, 1, 0}},
+		{[]string{"Ann", "A"}, []float64{1, 0, 0, 0}},
+		{[]string{"Bo", "(other)"}, []float64{0, 0, 0, 1}},
+	}, out)
+}
+
+func clone(in []series) []series {
+	out := make([]series, len(in))
+	for i, s := range in {
+		out[i] = series{append([]string(nil), s.labels...), append([]float64(nil), s.values...)}
+	}
+	return out
+}
+
+func total(s []series) float64 {
+	t := 0.0
+	for _, x := range s {
+		for _, v := range x.values {
+			t += v
+		}
+	}
+	return t
+}

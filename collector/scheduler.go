@@ -1,0 +1,89 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-co-op/gocron/v2"
+	"github.com/google/uuid"
+
+	"github.com/coaching/intercom_exporter/engagement"
+)
+
+// Job names.
+const (
+	jobRefresh = "refresh"
+	jobSync    = "sync"
+)
+
+// StopTimeout bounds how long Run waits for running jobs when it stops.
+const StopTimeout = 30 * time.Second
+
+// Run refreshes at once, then every REFRESH_INTERVAL, and runs the sync on
+// SYNC_SCHEDULE (in TIMEZONE) unless SYNC_MODE is off, until ctx is done.
+// A tick that finds the previous run of its job still going is skipped and
+// logged. When ctx is done, running jobs are cancelled and Run returns
+// once they have stopped.
+func (e *Exporter) Run(ctx context.Context) error {
+	s, err := gocron.NewScheduler(
+		gocron.WithLocation(e.ecfg.Location),
+		gocron.WithMonitor(skipLogger{e}),
+		gocron.WithStopTimeout(StopTimeout),
+	)
+	if err != nil {
+		return fmt.Errorf("starting the scheduler: %w", err)
+	}
+	_, err = s.NewJob(
+		gocron.DurationJob(e.cfg.RefreshInterval),
+		gocron.NewTask(func(ctx context.Context) {
+			if err := e.TryRefresh(ctx); errors.Is(err, ErrRefreshBusy) {
+				e.log.Warn("refresh tick skipped: a refresh is still running")
+			}
+		}),
+		gocron.WithName(jobRefresh),
+		gocron.WithStartAt(gocron.WithStartImmediately()),
+		gocron.WithSingletonMode(gocron.LimitModeReschedule),
+		gocron.WithContext(ctx),
+	)
+	if err != nil {
+		_ = s.Shutdown()
+		return fmt.Errorf("scheduling the refresh every %s: %w", e.cfg.RefreshInterval, err)
+	}
+	if e.cfg.Mode() != engagement.ModeOff {
+		_, err = s.NewJob(
+			gocron.CronJob(e.cfg.SyncSchedule, false),
+			gocron.NewTask(func(ctx context.Context) {
+				// Errors and results are logged and counted by Sync.
+				_, _ = e.Sync(ctx, false)
+			}),
+			gocron.WithName(jobSync),
+			gocron.WithSingletonMode(gocron.LimitModeReschedule),
+			gocron.WithContext(ctx),
+		)
+		if err != nil {
+			_ = s.Shutdown()
+			return fmt.Errorf("scheduling the sync on %q: %w", e.cfg.SyncSchedule, err)
+		}
+		e.log.Info("engagement sync scheduled", "schedule", e.cfg.SyncSchedule, "timezone", e.ecfg.Location.String(), "mode", e.cfg.SyncMode)
+	}
+	s.Start()
+	<-ctx.Done()
+	if err := s.Shutdown(); err != nil {
+		return fmt.Errorf("stopping the scheduler: %w", err)
+	}
+	return nil
+}
+
+// skipLogger logs the ticks the scheduler skipped because the previous run
+// of the job was still going.
+type skipLogger struct{ e *Exporter }
+
+func (l skipLogger) IncrementJob(_ uuid.UUID, name string, _ []string, status gocron.JobStatus) {
+	if status == gocron.SingletonRescheduled {
+		l.e.log.Warn("scheduled tick skipped: the previous run is still going", "job", name)
+	}
+}
+
+func (skipLogger) RecordJobTiming(time.Time, time.Time, uuid.UUID, string, []string) {}
