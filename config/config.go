@@ -24,7 +24,7 @@ import (
 
 // DefaultListenAddress is outside 9100-9999, the range taken by public
 // exporters (SPEC.md section 8).
-const DefaultListenAddress = ":9860"
+const DefaultListenAddress = ":8469"
 
 // Config is every setting of the exporter. The env tags are the contract:
 // variable names and their defaults as SPEC.md writes them.
@@ -67,7 +67,7 @@ type Config struct {
 	RetryMaxBackoff  time.Duration `env:"RETRY_MAX_BACKOFF, default=30s"`
 
 	// Daemon.
-	ListenAddress   string        `env:"LISTEN_ADDRESS, default=:9860"`
+	ListenAddress   string        `env:"LISTEN_ADDRESS, default=:8469"`
 	WebConfigFile   string        `env:"WEB_CONFIG_FILE"`
 	RefreshInterval time.Duration `env:"REFRESH_INTERVAL, default=15m"`
 	// RefreshTimeout bounds one refresh; 0 means REFRESH_INTERVAL.

@@ -51,7 +51,7 @@ func TestLoad_DefaultsAreTheSpecs(t *testing.T) {
 	assert.Equal(t, token, c.AccessToken.Reveal())
 	assert.Equal(t, "2.10", c.Version)
 	assert.Equal(t, "https://api.intercom.io", c.APIBase)
-	assert.Equal(t, ":9860", c.ListenAddress)
+	assert.Equal(t, ":8469", c.ListenAddress)
 	assert.Equal(t, DefaultListenAddress, c.ListenAddress)
 	assert.Empty(t, c.WebConfigFile)
 	assert.Equal(t, 15*time.Minute, c.RefreshInterval)
@@ -108,7 +108,7 @@ func TestLoad_SeveralBadValuesAreAllListedInOneError(t *testing.T) {
 		"SYNC_MODE":             "yolo",
 		"INTERCOM_API_BASE":     "ftp://user:hunter2@example.com",
 		"LOG_FORMAT":            "xml",
-		"LISTEN_ADDRESS":        "9860",
+		"LISTEN_ADDRESS":        "8469",
 		"MEMBER_COACH":          "nobody",
 	})
 	require.Error(t, err)

@@ -355,8 +355,8 @@ func TestComposePrometheusAndGrafanaWiring(t *testing.T) {
 	}
 	rulesDir := mountTarget(t, prom, "../prometheus")
 	pcfg := doc(t, "compose/prometheus.yml")
-	if !hasJob(pcfg, "intercom_exporter", "exporter:9860") {
-		t.Errorf("compose/prometheus.yml does not scrape exporter:9860 as job intercom_exporter")
+	if !hasJob(pcfg, "intercom_exporter", "exporter:8469") {
+		t.Errorf("compose/prometheus.yml does not scrape exporter:8469 as job intercom_exporter")
 	}
 	for _, f := range list(pcfg, "rule_files") {
 		rel, err := filepath.Rel(rulesDir, f.(string))
@@ -470,7 +470,7 @@ func TestDockerfile(t *testing.T) {
 		}
 	}
 	joined := strings.Join(final, "\n")
-	for _, re := range []string{`(?m)^USER (65532|nonroot)`, `(?m)^ENTRYPOINT \["/usr/local/bin/intercom_exporter"\]`, `(?m)^EXPOSE 9860$`} {
+	for _, re := range []string{`(?m)^USER (65532|nonroot)`, `(?m)^ENTRYPOINT \["/usr/local/bin/intercom_exporter"\]`, `(?m)^EXPOSE 8469$`} {
 		if !regexp.MustCompile(re).MatchString(joined) {
 			t.Errorf("final stage lacks %s", re)
 		}
@@ -547,8 +547,8 @@ func TestKubernetesDeployment(t *testing.T) {
 	if !slices.Contains(list(sc, "capabilities", "drop"), any("ALL")) {
 		t.Errorf("capabilities.drop lacks ALL")
 	}
-	if str(c, "ports", 0, "name") != "http-metrics" || get(c, "ports", 0, "containerPort") != 9860 {
-		t.Errorf("container port %v, want 9860 named http-metrics", get(c, "ports", 0))
+	if str(c, "ports", 0, "name") != "http-metrics" || get(c, "ports", 0, "containerPort") != 8469 {
+		t.Errorf("container port %v, want 8469 named http-metrics", get(c, "ports", 0))
 	}
 	for probe, path := range map[string]string{"livenessProbe": "/healthz", "readinessProbe": "/readyz"} {
 		if p := str(c, probe, "httpGet", "path"); p != path {
@@ -591,8 +591,8 @@ func TestKubernetesServiceAndMonitor(t *testing.T) {
 			t.Errorf("service selector %s=%v does not match the pod labels %v", k, v, podLabels)
 		}
 	}
-	if str(svc, "spec", "ports", 0, "name") != "http-metrics" || get(svc, "spec", "ports", 0, "port") != 9860 {
-		t.Errorf("service port %v, want 9860 named http-metrics", get(svc, "spec", "ports", 0))
+	if str(svc, "spec", "ports", 0, "name") != "http-metrics" || get(svc, "spec", "ports", 0, "port") != 8469 {
+		t.Errorf("service port %v, want 8469 named http-metrics", get(svc, "spec", "ports", 0))
 	}
 	sm := doc(t, "kubernetes/servicemonitor.yaml")
 	svcLabels, _ := get(svc, "metadata", "labels").(map[string]any)
