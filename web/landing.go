@@ -1,0 +1,114 @@
+package web
+
+import (
+	"bytes"
+	"html/template"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/coaching/intercom_exporter/collector"
+	"github.com/coaching/intercom_exporter/engagement"
+)
+
+// landingPage is rendered on every request: the status and the example
+// links follow the published data.
+var landingPage = template.Must(template.New("landing").Parse(`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Intercom exporter</title>
+<style>
+body { font-family: sans-serif; margin: 2em; max-width: 60em; }
+table { border-collapse: collapse; margin-bottom: 1.5em; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }
+code { background: #f4f4f4; padding: 0 0.2em; }
+.bad { color: #b00; }
+</style>
+</head>
+<body>
+<h1>Intercom exporter</h1>
+<p>Version {{.Version}}</p>
+
+<h2>Endpoints</h2>
+<table>
+<tr><th>endpoint</th><th>what</th></tr>
+{{range .Links}}<tr><td>{{if .Href}}<a href="{{.Href}}">{{.Label}}</a>{{else}}<code>{{.Label}}</code>{{end}}</td><td>{{.What}}</td></tr>
+{{end}}</table>
+{{if not .MemberAccess}}<p class="bad">Member data (the CSV endpoints) and POST /sync answer 403: {{.AccessHelp}}</p>{{end}}
+
+<h2>Last refresh</h2>
+<table>
+<tr><th>up</th><td>{{if .Status.Up}}yes{{else}}<span class="bad">no</span>{{end}}</td></tr>
+<tr><th>reports published</th><td>{{if .Status.Ready}}yes{{else}}<span class="bad">not yet</span>{{end}}</td></tr>
+<tr><th>refreshing now</th><td>{{if .Status.Refreshing}}yes{{else}}no{{end}}</td></tr>
+<tr><th>last success</th><td>{{if .Status.LastSuccess.IsZero}}never{{else}}{{.Status.LastSuccess.Format "2006-01-02T15:04:05Z07:00"}} ({{.Age}} ago){{end}}</td></tr>
+<tr><th>last attempt</th><td>{{if .Status.LastAttempt.IsZero}}never{{else}}{{.Status.LastAttempt.Format "2006-01-02T15:04:05Z07:00"}}, took {{.Status.LastDuration}}{{end}}</td></tr>
+<tr><th>last error</th><td>{{if .Status.LastError}}<span class="bad">{{.Status.LastError}}</span>{{else}}none{{end}}</td></tr>
+<tr><th>data computed for</th><td>{{if .Status.DataTimestamp.IsZero}}no data yet{{else}}{{.Status.DataTimestamp.Format "2006-01-02T15:04:05Z07:00"}}{{end}}</td></tr>
+<tr><th>refresh interval</th><td>{{.Status.Interval}}</td></tr>
+</table>
+
+<h2>Definitions</h2>
+<table>
+<tr><th>name</th><th>value</th><th>meaning</th></tr>
+{{range .Definitions}}<tr><td>{{.Name}}</td><td><code>{{.Value}}</code></td><td>{{.Meaning}}</td></tr>
+{{end}}</table>
+</body>
+</html>
+`))
+
+type landingLink struct {
+	Label, Href, What string
+}
+
+type landingData struct {
+	Version      string
+	Links        []landingLink
+	MemberAccess bool
+	AccessHelp   string
+	Status       collector.Status
+	Age          time.Duration
+	Definitions  []Definition
+}
+
+func (s *Server) landing(w http.ResponseWriter, _ *http.Request) {
+	st := s.o.Source.Status()
+	d := landingData{
+		Version:      s.o.Version,
+		MemberAccess: s.memberAccess(),
+		AccessHelp:   AccessHelp,
+		Status:       st,
+		Definitions:  s.o.Definitions,
+	}
+	if !st.LastSuccess.IsZero() {
+		d.Age = time.Since(st.LastSuccess).Truncate(time.Second)
+	}
+	// Example periods follow the published data; before it, plain links.
+	billing, sessions := "/billing.csv", "/sessions.csv"
+	if m := s.o.Source.Model(); m != nil {
+		billing += "?" + url.Values{"month": {engagement.MonthOf(m.Today).Prev().String()}}.Encode()
+		sessions += "?" + url.Values{"from": {(m.Today - 30).String()}, "to": {m.Today.String()}}.Encode()
+	}
+	d.Links = []landingLink{
+		{"/metrics", "/metrics", "Prometheus metrics, from the published snapshot"},
+		{"/billing.csv", billing, "billing cohort of a month (?month=YYYY-MM, default the previous month; employer=NAME, may repeat)"},
+		{"/caseload.csv", "/caseload.csv", "one row per member with a session in the lookback (coach, employer, channels, lookback_days)"},
+		{"/participants.csv", "/participants.csv", "one row per enrolled participant (coach, employer, from, to: registration dates)"},
+		{"/sessions.csv", sessions, "one row per session in a date range (from, to required; coach, employer, channel)"},
+		{"?format=json", "", "on any report: the same rows as JSON, for Grafana's Infinity data source"},
+		{"/healthz", "/healthz", "alive"},
+		{"/readyz", "/readyz", "ready once reports are published"},
+	}
+	if s.o.Syncer != nil {
+		d.Links = append(d.Links, landingLink{"POST /sync", "", "run the engagement sync now (?dry_run=true only plans): curl -X POST"})
+	}
+	var buf bytes.Buffer
+	if err := landingPage.Execute(&buf, d); err != nil {
+		s.log.Error("Landing page failed", "err", err)
+		textError(w, http.StatusInternalServerError, "the landing page could not be rendered")
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = w.Write(buf.Bytes())
+}

@@ -1,0 +1,375 @@
+package web
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/coaching/intercom_exporter/engagement"
+)
+
+// Report columns (SPEC.md section 4). They are part of the contract with
+// finance and the dashboards: change them only with the README.
+var (
+	BillingColumns = []string{"User ID", "Name", "Email", "Employer", "Registration Date", "Last Coaching Session",
+		"isNewParticipant", "engagedDuringMonth", "External ID", "Qualifying Conversation"}
+	CaseloadColumns = []string{"User ID", "Name", "Email", "Employer", "Coach", "Band", "Days Since Last Session",
+		"Last Session Date", "Channels", "Sessions", "External ID"}
+	ParticipantColumns = []string{"User ID", "Name", "Email", "Employer", "Coach", "Band", "Days Without Session",
+		"Last Session Date", "Registration Date", "Engagement Status", "External ID"}
+	SessionColumns = []string{"Conversation ID", "Date", "Channel", "Coach", "Employer", "Band", "Contact IDs"}
+)
+
+// report is one member-level report endpoint, /<name>.csv.
+type report struct {
+	name   string
+	params []string // besides format
+	// build reads the query against m; *badRequest errors are bad input.
+	build func(m *engagement.Model, q query, h http.Header) (t table, period string, err error)
+}
+
+func (s *Server) reports() []report {
+	return []report{
+		{"billing", []string{"month", "employer", "live"}, s.buildBilling},
+		{"caseload", []string{"coach", "employer", "channels", "lookback_days"}, s.buildCaseload},
+		{"participants", []string{"coach", "employer", "from", "to"}, s.buildParticipants},
+		{"sessions", []string{"from", "to", "coach", "employer", "channel"}, buildSessions},
+	}
+}
+
+// reportHandler serves one report from the published model, read once.
+func (s *Server) reportHandler(rep report) http.HandlerFunc {
+	allowed := append(slices.Clone(rep.params), "format")
+	return func(w http.ResponseWriter, r *http.Request) {
+		m := s.o.Source.Model()
+		if m == nil {
+			st := s.o.Source.Status()
+			w.Header().Set("Retry-After", retryAfter(st))
+			textError(w, http.StatusServiceUnavailable, notReadyReason(st))
+			return
+		}
+		q, err := parseQuery(r.URL.RawQuery, allowed)
+		if err != nil {
+			textError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		format, err := q.format()
+		if err != nil {
+			textError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		h := w.Header()
+		t, period, err := rep.build(m, q, h)
+		if err != nil {
+			var bad *badRequest
+			if errors.As(err, &bad) {
+				textError(w, http.StatusBadRequest, bad.msg)
+				return
+			}
+			s.log.Error("Report failed", "report", rep.name, "err", err)
+			textError(w, http.StatusInternalServerError, "the report could not be computed; see the exporter's log")
+			return
+		}
+		h.Set("X-Data-Timestamp", m.Now.Format(time.RFC3339))
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Content-Type-Options", "nosniff")
+		write := writeCSV
+		if format == formatJSON {
+			h.Set("Content-Type", "application/json; charset=utf-8")
+			write = writeJSON
+		} else {
+			h.Set("Content-Type", "text/csv; charset=utf-8")
+			h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s.csv"`, rep.name, period))
+		}
+		w.WriteHeader(http.StatusOK)
+		if r.Method == http.MethodHead {
+			return
+		}
+		if err := write(w, t); err != nil {
+			// The client went away; the data is not logged.
+			s.log.Debug("Report not sent in full", "report", rep.name, "err", err)
+		}
+	}
+}
+
+// rowKey orders rows: employer, then name, then time, then id; names and
+// employers ignore letter case first, then break ties exactly.
+type rowKey struct {
+	employerFold, employer, nameFold, name string
+	t                                      int64
+	id                                     string
+	i                                      int
+}
+
+func fold(s string) string { return strings.ToLower(s) }
+
+func compareKeys(a, b rowKey) int {
+	if c := cmp.Compare(a.employerFold, b.employerFold); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.employer, b.employer); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.nameFold, b.nameFold); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.name, b.name); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.t, b.t); c != 0 {
+		return c
+	}
+	if c := engagement.CompareIDs(a.id, b.id); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.i, b.i)
+}
+
+// sortRows returns rows in the order of their keys.
+func sortRows[T any](rows []T, key func(*T) rowKey) []T {
+	keys := make([]rowKey, len(rows))
+	for i := range rows {
+		k := key(&rows[i])
+		k.employerFold, k.nameFold, k.i = fold(k.employer), fold(k.name), i
+		keys[i] = k
+	}
+	slices.SortFunc(keys, compareKeys)
+	out := make([]T, len(rows))
+	for i, k := range keys {
+		out[i] = rows[k.i]
+	}
+	return out
+}
+
+// memberOrder ranks every member of one model by employer, name and id,
+// so that member reports sort on an integer. It is computed once per
+// model: a 50,000-row file is then sorted in milliseconds.
+type memberOrder struct {
+	m    *engagement.Model
+	rank map[*engagement.Member]int32
+}
+
+// orderCacheSize keeps the orders of the current model and the one before
+// it (requests still streaming from it while a refresh swaps models).
+const orderCacheSize = 2
+
+// memberOrder returns the order of m's members, computing it at most once
+// while it stays in the cache.
+func (s *Server) memberOrder(m *engagement.Model) *memberOrder {
+	s.orderMu.Lock()
+	defer s.orderMu.Unlock()
+	for i, o := range s.orders {
+		if o.m == m {
+			copy(s.orders[1:i+1], s.orders[:i])
+			s.orders[0] = o
+			return o
+		}
+	}
+	members := make([]*engagement.Member, len(m.Members))
+	for i := range m.Members {
+		members[i] = &m.Members[i]
+	}
+	members = sortRows(members, func(mem **engagement.Member) rowKey { return memberKey(*mem) })
+	o := &memberOrder{m: m, rank: make(map[*engagement.Member]int32, len(members))}
+	for i, mem := range members {
+		o.rank[mem] = int32(i)
+	}
+	s.orders = append([]*memberOrder{o}, s.orders...)
+	if len(s.orders) > orderCacheSize {
+		s.orders = s.orders[:orderCacheSize]
+	}
+	return o
+}
+
+// sortByMember orders rows (one per member) by the member order of m.
+func sortByMember[T any](o *memberOrder, rows []T, member func(*T) *engagement.Member) {
+	type ranked struct{ rank, i int32 }
+	rs := make([]ranked, len(rows))
+	for i := range rows {
+		rs[i] = ranked{o.rank[member(&rows[i])], int32(i)}
+	}
+	slices.SortFunc(rs, func(a, b ranked) int { return cmp.Compare(a.rank, b.rank) })
+	sorted := make([]T, len(rows))
+	for i, r := range rs {
+		sorted[i] = rows[r.i]
+	}
+	copy(rows, sorted)
+}
+
+func memberKey(m *engagement.Member) rowKey {
+	return rowKey{employer: m.Employer, name: m.Contact.Name, id: m.Contact.ID}
+}
+
+// dayString spells a day YYYY-MM-DD like engagement.Day.String, without
+// fmt: a 50,000-row file spells 100,000 dates.
+func dayString(d engagement.Day) string {
+	y, m, dd := d.Date()
+	if y < 0 || y > 9999 {
+		return d.String()
+	}
+	b := [10]byte{byte('0' + y/1000), byte('0' + y/100%10), byte('0' + y/10%10), byte('0' + y%10), '-',
+		byte('0' + int(m)/10), byte('0' + int(m)%10), '-', byte('0' + dd/10), byte('0' + dd%10)}
+	return string(b[:])
+}
+
+func dayText(s *engagement.Session) string {
+	if s == nil {
+		return ""
+	}
+	return dayString(s.Day)
+}
+
+func stampText(s *engagement.Stamp) string {
+	if s == nil {
+		return ""
+	}
+	return dayString(s.Day)
+}
+
+func convID(s *engagement.Session) string {
+	if s == nil {
+		return ""
+	}
+	return s.ConversationID
+}
+
+// buildBilling is the cohort of SPEC.md 2.5 for ?month (default the
+// previous month), filtered by employer.
+func (s *Server) buildBilling(m *engagement.Model, q query, h http.Header) (table, string, error) {
+	month, err := q.month(engagement.MonthOf(m.Today).Prev())
+	if err != nil {
+		return table{}, "", err
+	}
+	if _, err := q.boolean("live"); err != nil {
+		return table{}, "", err
+	}
+	employers := q.set("employer")
+	all, err := m.Billing(month)
+	if err != nil {
+		return table{}, "", asBadRequest(err)
+	}
+	rows := all[:0] // Billing's result is ours: filter in place
+	for _, r := range all {
+		if match(employers, r.Member.Employer) {
+			rows = append(rows, r)
+		}
+	}
+	sortByMember(s.memberOrder(m), rows, func(r *engagement.BillingRow) *engagement.Member { return r.Member })
+	// Nothing is frozen without saved state (SPEC.md 2.5): every answer is
+	// the live computation.
+	h.Set("X-Billing-Frozen", "false")
+	return table{columns: BillingColumns, n: len(rows), row: func(i int, d []value) {
+		r := &rows[i]
+		c := r.Member.Contact
+		d[0], d[1], d[2], d[3] = str(c.ID), str(c.Name), str(c.Email), str(r.Member.Employer)
+		d[4], d[5] = str(stampText(c.Registration)), str(dayText(r.LastCall))
+		d[6], d[7] = flag(r.New), flag(r.Engaged)
+		d[8], d[9] = str(c.ExternalID), str(convID(r.Qualifying))
+	}}, month.String(), nil
+}
+
+// buildCaseload is one row per member of SPEC.md 2.1.
+func (s *Server) buildCaseload(m *engagement.Model, q query, _ http.Header) (table, string, error) {
+	days, err := q.lookbackDays(m.Config.LookbackDays)
+	if err != nil {
+		return table{}, "", err
+	}
+	mixes, err := q.mixes(m.Channels)
+	if err != nil {
+		return table{}, "", err
+	}
+	coaches, employers := q.set("coach"), q.set("employer")
+	all := m.Caseload(days)
+	rows := all[:0]
+	for _, r := range all {
+		if match(coaches, r.Member.Coach) && match(employers, r.Member.Employer) && match(mixes, r.Channels) {
+			rows = append(rows, r)
+		}
+	}
+	sortByMember(s.memberOrder(m), rows, func(r *engagement.CaseloadRow) *engagement.Member { return r.Member })
+	return table{columns: CaseloadColumns, n: len(rows), row: func(i int, d []value) {
+		r := &rows[i]
+		c := r.Member.Contact
+		d[0], d[1], d[2], d[3] = str(c.ID), str(c.Name), str(c.Email), str(r.Member.Employer)
+		d[4], d[5], d[6], d[7] = str(r.Member.Coach), str(r.Band), num(r.DaysSince), str(dayText(r.LastSession))
+		d[8], d[9], d[10] = str(r.Channels), num(r.Sessions), str(c.ExternalID)
+	}}, m.Today.String(), nil
+}
+
+// buildParticipants is one row per enrolled participant of SPEC.md 2.3,
+// filtered by registration date.
+func (s *Server) buildParticipants(m *engagement.Model, q query, _ http.Header) (table, string, error) {
+	from, to, hasFrom, hasTo, err := q.dayRange()
+	if err != nil {
+		return table{}, "", err
+	}
+	coaches, employers := q.set("coach"), q.set("employer")
+	all := m.Participants()
+	rows := all[:0]
+	for _, r := range all {
+		reg := r.Member.Contact.Registration.Day
+		if (hasFrom && reg < from) || (hasTo && reg > to) {
+			continue
+		}
+		if match(coaches, r.Member.Coach) && match(employers, r.Member.Employer) {
+			rows = append(rows, r)
+		}
+	}
+	sortByMember(s.memberOrder(m), rows, func(r *engagement.ParticipantRow) *engagement.Member { return r.Member })
+	return table{columns: ParticipantColumns, n: len(rows), row: func(i int, d []value) {
+		r := &rows[i]
+		c := r.Member.Contact
+		d[0], d[1], d[2], d[3] = str(c.ID), str(c.Name), str(c.Email), str(r.Member.Employer)
+		d[4], d[5], d[6], d[7] = str(r.Member.Coach), str(r.Band), num(r.DaysWithout), str(dayText(r.LastSession))
+		d[8], d[9], d[10] = str(stampText(c.Registration)), str(r.Member.Status), str(c.ExternalID)
+	}}, m.Today.String(), nil
+}
+
+// buildSessions is one row per session in [from, to], which must lie in the
+// data window.
+func buildSessions(m *engagement.Model, q query, _ http.Header) (table, string, error) {
+	from, to, hasFrom, hasTo, err := q.dayRange()
+	if err != nil {
+		return table{}, "", err
+	}
+	if !hasFrom || !hasTo {
+		return table{}, "", badf("from and to are required (YYYY-MM-DD), e.g. ?from=%s&to=%s", m.Today-30, m.Today)
+	}
+	lookback := m.Config.LookbackDays
+	if int(to-from) > lookback {
+		return table{}, "", badf("the range %s to %s spans %d days, longer than the lookback (LOOKBACK_DAYS=%d)", from, to, int(to-from), lookback)
+	}
+	if from < m.DataStart() {
+		return table{}, "", badf("from %s is before the data window, which starts on %s (LOOKBACK_DAYS=%d)", from, m.DataStart(), lookback)
+	}
+	if to > m.Today {
+		return table{}, "", badf("to %s is after today (%s): the data window ends today", to, m.Today)
+	}
+	chans, err := q.channels(m.Channels)
+	if err != nil {
+		return table{}, "", err
+	}
+	coaches, employers := q.set("coach"), q.set("employer")
+	var rows []*engagement.Session
+	for _, s := range m.SessionsBetween(from, to) {
+		if match(coaches, s.Coach) && match(employers, m.SessionEmployer(s)) && (chans == nil || chans[s.Channel]) {
+			rows = append(rows, s)
+		}
+	}
+	rows = sortRows(rows, func(s **engagement.Session) rowKey {
+		return rowKey{employer: m.SessionEmployer(*s), t: (*s).CreatedAt, id: (*s).ConversationID}
+	})
+	return table{columns: SessionColumns, n: len(rows), row: func(i int, d []value) {
+		s := rows[i]
+		ids := make([]string, len(s.Contacts))
+		for j, mi := range s.Contacts {
+			ids[j] = m.Members[mi].Contact.ID
+		}
+		d[0], d[1], d[2], d[3] = str(s.ConversationID), str(dayString(s.Day)), str(m.ChannelName(s)), str(s.Coach)
+		d[4], d[5], d[6] = str(m.SessionEmployer(s)), str(m.SessionBand(s)), str(strings.Join(ids, " "))
+	}}, from.String() + "_" + to.String(), nil
+}
