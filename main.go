@@ -143,6 +143,12 @@ func run(args []string, env envconfig.Lookuper, stdout, stderr io.Writer) int {
 	runDone := make(chan error, 1)
 	go func() { runDone <- exp.Run(ctx) }()
 
+	if cfg.Demo {
+		// The demo shows the sync too: one apply run on the first data,
+		// instead of waiting for SYNC_SCHEDULE.
+		go demoSync(ctx, exp)
+	}
+
 	code := 0
 	if err := srv.Serve(ctx); err != nil {
 		logger.Error("Serving HTTP failed", "address", cfg.ListenAddress, "err", err)
@@ -155,6 +161,21 @@ func run(args []string, env envconfig.Lookuper, stdout, stderr io.Writer) int {
 	}
 	logger.Info("Stopped " + program)
 	return code
+}
+
+// demoSync runs one sync as soon as the first reports are published.
+func demoSync(ctx context.Context, exp *collector.Exporter) {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for !exp.Status().Ready {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+	// Sync logs and counts its own result.
+	_, _ = exp.Sync(ctx, false)
 }
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
