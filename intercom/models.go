@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // ID is an Intercom identifier decoded leniently: the API sends some ids as
@@ -25,7 +26,9 @@ func (id *ID) UnmarshalJSON(b []byte) error {
 		return nil
 	case b[0] == '"':
 		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
+		if n := len(b); n >= 2 && b[n-1] == '"' && bytes.IndexByte(b[1:n-1], '\\') < 0 && utf8.Valid(b[1:n-1]) {
+			s = string(b[1 : n-1]) // the common case: nothing to unescape
+		} else if err := json.Unmarshal(b, &s); err != nil {
 			return err
 		}
 		s = strings.TrimSpace(s)
@@ -35,17 +38,55 @@ func (id *ID) UnmarshalJSON(b []byte) error {
 		*id = ID(s)
 		return nil
 	default:
-		var n json.Number
-		if err := json.Unmarshal(b, &n); err != nil {
+		if !isJSONNumber(b) {
 			return fmt.Errorf("id: want string or number, got %s", truncate(b))
 		}
-		s := n.String()
+		s := string(b)
 		if s == "0" {
 			s = ""
 		}
 		*id = ID(s)
 		return nil
 	}
+}
+
+// isJSONNumber reports whether b is a JSON number:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func isJSONNumber(b []byte) bool {
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		n := 0
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case digits() == 0:
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(b)
 }
 
 // Attributes are custom attribute values as sent by Intercom: any JSON type,
@@ -146,15 +187,13 @@ func ParseTimeString(s string) (TimeValue, error) {
 	if s == "" {
 		return TimeValue{}, ErrMissing
 	}
-	if c := s[0]; c == '-' || c == '+' || (c >= '0' && c <= '9') {
-		if _, err := strconv.ParseFloat(s, 64); err == nil {
-			return parseUnix(s)
-		}
+	if isDecimal(s) {
+		return parseUnix(s)
 	}
 	if d, err := time.Parse(time.DateOnly, s); err == nil {
 		return TimeValue{DateOnly: true, Year: d.Year(), Month: d.Month(), Day: d.Day()}, nil
 	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05Z0700", "2006-01-02T15:04Z07:00"} {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999Z0700", "2006-01-02T15:04Z07:00", "2006-01-02 15:04:05.999999999Z07:00"} {
 		if t, err := time.Parse(layout, s); err == nil {
 			if t.Unix() <= 0 {
 				return TimeValue{}, fmt.Errorf("%w: %q", ErrNotPositive, s)
@@ -165,7 +204,44 @@ func ParseTimeString(s string) (TimeValue, error) {
 	return TimeValue{}, fmt.Errorf("%w: %q", ErrNotTime, truncate([]byte(s)))
 }
 
+// isDecimal reports whether s is a decimal number, [+-]digits[.digits][e[+-]digits]
+// (so no hexadecimal, Inf or NaN spellings, which strconv.ParseFloat takes).
+func isDecimal(s string) bool {
+	i, n := 0, 0
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		i++
+	}
+	for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+		n++
+	}
+	if i < len(s) && s[i] == '.' {
+		for i++; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+			n++
+		}
+	}
+	if n == 0 {
+		return false
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		m := 0
+		for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+			m++
+		}
+		if m == 0 {
+			return false
+		}
+	}
+	return i == len(s)
+}
+
 func parseUnix(s string) (TimeValue, error) {
+	if !isDecimal(s) {
+		return TimeValue{}, fmt.Errorf("%w: %q", ErrNotTime, truncate([]byte(s)))
+	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 		return TimeValue{}, fmt.Errorf("%w: %q", ErrNotTime, truncate([]byte(s)))
