@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -38,7 +39,13 @@ type cursor struct {
 }
 
 func (c cursor) encode() string {
-	b, _ := json.Marshal([]any{c.key.at, c.key.id, c.page})
+	// Conversations keep a numeric id in num only (id is "" then): spell
+	// it out, or the next page would start from the wrong place.
+	id := c.key.id
+	if c.key.num >= 0 {
+		id = strconv.FormatInt(c.key.num, 10)
+	}
+	b, _ := json.Marshal([]any{c.key.at, id, c.page})
 	return base64.StdEncoding.EncodeToString(b)
 }
 
