@@ -132,17 +132,36 @@ func (a Attributes) Present(name string) bool {
 // ISO-8601 date-time) or, for an ISO-8601 date without a time, a calendar
 // day whose instant depends on the reader's timezone.
 type TimeValue struct {
-	Unix     int64 // the instant, when !DateOnly
+	Unix     int64 // the instant, when neither DateOnly nor Local
 	DateOnly bool
-	Year     int // the calendar day, when DateOnly
-	Month    time.Month
-	Day      int
+	// Local is a date-time without a UTC offset: a wall-clock time whose
+	// instant depends on the reader's timezone, like a date.
+	Local  bool
+	Year   int // the calendar day, when DateOnly or Local
+	Month  time.Month
+	Day    int
+	Hour   int // the wall-clock time, when Local
+	Minute int
+	Second int
+}
+
+// In is the value's instant read in loc: a date is the start of that day
+// there, a date-time without an offset is that wall-clock time there.
+func (v TimeValue) In(loc *time.Location) time.Time {
+	switch {
+	case v.DateOnly:
+		return time.Date(v.Year, v.Month, v.Day, 0, 0, 0, 0, loc)
+	case v.Local:
+		return time.Date(v.Year, v.Month, v.Day, v.Hour, v.Minute, v.Second, 0, loc)
+	}
+	return time.Unix(v.Unix, 0).In(loc)
 }
 
 // Errors a time attribute can be unusable for. ErrMissing is not an invalid
 // value: the attribute is simply unset.
 var (
 	ErrMissing      = errors.New("not set")
+	ErrEmpty        = errors.New("empty text")
 	ErrMilliseconds = errors.New("looks like milliseconds (10^11 or more), not UNIX seconds")
 	ErrNotPositive  = errors.New("zero or negative timestamp")
 	ErrNotTime      = errors.New("neither UNIX seconds nor an ISO-8601 date or date-time")
@@ -152,8 +171,9 @@ var (
 const maxUnixSeconds = 1e11
 
 // Time reads a time attribute per SPEC.md section 1 "Reading a time
-// attribute". It returns ErrMissing for null, missing or empty values and a
-// wrapped ErrMilliseconds, ErrNotPositive or ErrNotTime for unusable ones.
+// attribute". It returns ErrMissing for null or missing values (unset) and
+// ErrEmpty, or a wrapped ErrMilliseconds, ErrNotPositive or ErrNotTime, for
+// values that are set but unusable.
 func (a Attributes) Time(name string) (TimeValue, error) {
 	raw, ok := a[name]
 	if !ok {
@@ -185,7 +205,8 @@ func ParseTime(raw json.RawMessage) (TimeValue, error) {
 func ParseTimeString(s string) (TimeValue, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return TimeValue{}, ErrMissing
+		// Set, but empty: SPEC.md section 1 lists empty among the invalid.
+		return TimeValue{}, ErrEmpty
 	}
 	if isDecimal(s) {
 		return parseUnix(s)
@@ -199,6 +220,15 @@ func ParseTimeString(s string) (TimeValue, error) {
 				return TimeValue{}, fmt.Errorf("%w: %q", ErrNotPositive, s)
 			}
 			return TimeValue{Unix: t.Unix()}, nil
+		}
+	}
+	for _, layout := range []string{"2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999", "2006-01-02T15:04"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			if t.Year() < 1970 {
+				return TimeValue{}, fmt.Errorf("%w: %q", ErrNotPositive, s)
+			}
+			return TimeValue{Local: true, Year: t.Year(), Month: t.Month(), Day: t.Day(),
+				Hour: t.Hour(), Minute: t.Minute(), Second: t.Second()}, nil
 		}
 	}
 	return TimeValue{}, fmt.Errorf("%w: %q", ErrNotTime, truncate([]byte(s)))
@@ -247,7 +277,7 @@ func parseUnix(s string) (TimeValue, error) {
 		return TimeValue{}, fmt.Errorf("%w: %q", ErrNotTime, truncate([]byte(s)))
 	}
 	switch {
-	case f <= 0:
+	case int64(f) <= 0: // 0.5 is second 0, as invalid as 0
 		return TimeValue{}, fmt.Errorf("%w: %s", ErrNotPositive, s)
 	case f >= maxUnixSeconds:
 		return TimeValue{}, fmt.Errorf("%w: %s", ErrMilliseconds, s)

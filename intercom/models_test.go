@@ -150,6 +150,10 @@ func TestParseTime(t *testing.T) {
 		{`"2026-03-01T09:30:00+0100"`, TimeValue{Unix: instant("2026-03-01T08:30:00Z")}},
 		{`"2026-03-01T09:30Z"`, TimeValue{Unix: instant("2026-03-01T09:30:00Z")}},
 		{`"2026-03-01 09:30:00Z"`, TimeValue{Unix: instant("2026-03-01T09:30:00Z")}},
+		// Without an offset: a wall-clock time, placed by the reader's timezone.
+		{`"2026-03-01T09:30:00"`, TimeValue{Local: true, Year: 2026, Month: 3, Day: 1, Hour: 9, Minute: 30}},
+		{`"2026-03-01 09:30:15"`, TimeValue{Local: true, Year: 2026, Month: 3, Day: 1, Hour: 9, Minute: 30, Second: 15}},
+		{`1.9`, TimeValue{Unix: 1}},
 	}
 	for _, tt := range valid {
 		got, err := ParseTime(json.RawMessage(tt.in))
@@ -162,9 +166,11 @@ func TestParseTime(t *testing.T) {
 		want error
 	}{
 		{`null`, ErrMissing},
-		{`""`, ErrMissing},
-		{`"  "`, ErrMissing},
+		{`""`, ErrEmpty}, // set but empty: invalid, unlike null (SPEC.md section 1)
+		{`"  "`, ErrEmpty},
 		{``, ErrMissing},
+		{`0.5`, ErrNotPositive}, // second 0 of 1970
+		{`"0.9"`, ErrNotPositive},
 		{`0`, ErrNotPositive},
 		{`"0"`, ErrNotPositive},
 		{`-5`, ErrNotPositive},
@@ -179,7 +185,6 @@ func TestParseTime(t *testing.T) {
 		{`"+Inf"`, ErrNotTime},
 		{`"NaN"`, ErrNotTime},
 		{`"2026-02-30"`, ErrNotTime},
-		{`"2026-03-01T09:30:00"`, ErrNotTime}, // a date-time without offset is no instant
 		{`"01/03/2026"`, ErrNotTime},
 		{`true`, ErrNotTime},
 		{`{"a":1}`, ErrNotTime},
@@ -210,4 +215,18 @@ func TestDecodeDescriptionExamples(t *testing.T) {
 	require.NoError(t, json.Unmarshal(readFixture(t, "data_attributes.json"), &attrs))
 	require.NotEmpty(t, attrs.Data)
 	assert.Equal(t, DataAttribute{Name: "name", FullName: "name", Label: "Company name", Model: "company", DataType: "string", APIWritable: true}, attrs.Data[0])
+}
+
+func TestTimeValueIn_PlacesDatesAndWallClockTimesInTheTimezone(t *testing.T) {
+	kolkata, err := time.LoadLocation("Asia/Kolkata") // UTC+05:30, no DST
+	require.NoError(t, err)
+	date := TimeValue{DateOnly: true, Year: 2026, Month: 3, Day: 1}
+	local := TimeValue{Local: true, Year: 2026, Month: 3, Day: 1, Hour: 2, Minute: 0}
+	instant := TimeValue{Unix: 1772323200} // 2026-03-01T00:00:00Z
+	// 2026-03-01 00:00 in Kolkata is 2026-02-28 18:30 UTC.
+	assert.Equal(t, int64(1772323200-5*3600-1800), date.In(kolkata).Unix())
+	// 02:00 in Kolkata is 20:30 UTC the day before.
+	assert.Equal(t, int64(1772323200-3*3600-1800), local.In(kolkata).Unix())
+	assert.Equal(t, int64(1772323200), instant.In(kolkata).Unix())
+	assert.Equal(t, int64(1772323200+2*3600), local.In(time.UTC).Unix())
 }
