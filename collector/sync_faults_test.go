@@ -374,7 +374,7 @@ func TestSync_Persistent500sOnSomeContactsAreFailuresAndTheNextRunWritesExactlyT
 	for _, f := range s.Failures {
 		assert.Contains(t, f.Error, "500")
 	}
-	assert.Equal(t, without(manyIDs(8), bad), changeIDs(s.Changes))
+	assert.Equal(t, without(manyIDs(8), bad), s.WrittenContacts)
 	assert.Equal(t, map[string]int{"Engaged": 4, "At Risk": 2}, s.WrittenByStatus) // m01 m02 m04 m05; m07 m08
 	assert.Equal(t, float64(2), metricValue(t, exp, "intercom_sync_failures_total", nil))
 	assert.Equal(t, float64(1), metricValue(t, exp, "intercom_sync_runs_total", map[string]string{"mode": "apply", "result": "partial"}))
@@ -499,8 +499,8 @@ func TestSync_CancelledHalfWayNoContactHalfWrittenAndTheNextRunWritesTheRest(t *
 			assert.Equal(t, [2]string{"", ""}, storedPair(t, ws, id), "%s: both old", id)
 		}
 	}
-	attempted := append(changeIDs(s.Changes), failureIDs(s)...)
-	for _, id := range changeIDs(s.Changes) {
+	attempted := append(slices.Clone(s.WrittenContacts), failureIDs(s)...)
+	for _, id := range s.WrittenContacts {
 		assert.Contains(t, written, id, "counted written: really written")
 	}
 	for _, id := range written {

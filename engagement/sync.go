@@ -104,10 +104,12 @@ type Summary struct {
 	// Notes say in words why contacts were left for the next run
 	// (SYNC_MAX_WRITES, cancellation).
 	Notes []string `json:"notes,omitempty"`
-	// Changes are the planned changes in a dry run (all of them), and in
-	// apply the ones written; in contact id order.
-	Changes  []Change  `json:"changes,omitempty"`
-	Failures []Failure `json:"failures,omitempty"`
+	// Changes are every planned change, in contact id order, in both
+	// modes (never null, so a reader sees an empty plan as []).
+	Changes []Change `json:"changes"`
+	// WrittenContacts are the ids of the contacts written, in id order.
+	WrittenContacts []string  `json:"written_contacts,omitempty"`
+	Failures        []Failure `json:"failures,omitempty"`
 	// WrittenByStatus counts the contacts written by their new status.
 	WrittenByStatus map[string]int `json:"written_by_status,omitempty"`
 }
@@ -214,16 +216,19 @@ func (r *Runner) Run(ctx context.Context, m *Model, mode Mode) (Summary, error) 
 	}()
 
 	changes, unchanged := m.Plan(overlay)
+	if changes == nil {
+		changes = []Change{}
+	}
 	s := Summary{
 		Mode:          mode,
 		Started:       started,
 		DataTimestamp: m.Now,
 		Planned:       len(changes),
 		Unchanged:     unchanged,
+		Changes:       changes,
 	}
 	if mode == ModeDryRun {
 		s.Result = ResultSuccess
-		s.Changes = changes
 	} else {
 		r.apply(ctx, m, changes, &s)
 	}
@@ -284,17 +289,21 @@ feed:
 	wg.Wait()
 
 	s.WrittenByStatus = map[string]int{}
-	notStarted := 0
+	notStarted, interrupted := 0, 0
 	for i, o := range out {
 		switch {
 		case !o.attempted:
 			notStarted++
+		case o.err != nil && ctx.Err() != nil && errors.Is(o.err, ctx.Err()):
+			// Cut short by the stop, not refused by Intercom: not a failure
+			// (no alert), left for the next run, which writes the same values.
+			interrupted++
 		case o.err != nil:
 			s.Failed++
 			s.Failures = append(s.Failures, Failure{ContactID: batch[i].ContactID, Error: o.err.Error()})
 		default:
 			s.Written++
-			s.Changes = append(s.Changes, batch[i])
+			s.WrittenContacts = append(s.WrittenContacts, batch[i].ContactID)
 			s.WrittenByStatus[batch[i].Status]++
 		}
 	}
@@ -304,13 +313,13 @@ feed:
 			"%d planned changes exceed the limit of %d writes per run (SYNC_MAX_WRITES); %d are left for the next run",
 			len(changes), r.maxWrites, over))
 	}
-	if notStarted > 0 {
+	if notStarted+interrupted > 0 {
 		s.Notes = append(s.Notes, fmt.Sprintf(
-			"the run was stopped (%v) after starting %d of %d writes; the %d not started are left for the next run",
-			context.Cause(ctx), len(batch)-notStarted, len(batch), notStarted))
+			"the run was stopped (%v) after starting %d of %d writes (%d of them cut short); the %d not written are left for the next run",
+			context.Cause(ctx), len(batch)-notStarted, len(batch), interrupted, notStarted+interrupted))
 	}
 	switch {
-	case s.Failed == 0 && notStarted == 0:
+	case s.Failed == 0 && notStarted == 0 && interrupted == 0:
 		s.Result = ResultSuccess
 	case s.Written > 0:
 		s.Result = ResultPartial
