@@ -89,8 +89,9 @@ func run(args []string, env envconfig.Lookuper, stdout, stderr io.Writer) int {
 		defer closeDemo()
 	}
 	logger.Info("Configuration", "config", cfg)
-	if cfg.AllowUnauthenticated && !cfg.Demo {
-		logger.Warn("ALLOW_UNAUTHENTICATED=true: member data (the CSV endpoints) and POST /sync are served without authentication to anyone who can reach " + cfg.ListenAddress)
+	// (ALLOW_UNAUTHENTICATED is warned about by the web side, which acts on it.)
+	for _, w := range cfg.Warnings() {
+		logger.Warn(w)
 	}
 
 	exp, err := collector.New(cfg, collector.Options{Logger: logger})
@@ -98,17 +99,19 @@ func run(args []string, env envconfig.Lookuper, stdout, stderr io.Writer) int {
 		logger.Error("Setting up the exporter failed", "err", err)
 		return 1
 	}
+	// The registry holds the exporter's own metrics; its report metrics are
+	// served by exp.MetricsHandler, encoded once per refresh.
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		versioncollector.NewCollector(program),
-		exp,
+		exp.Health(),
 	)
-	metrics := promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+	metrics := promhttp.InstrumentMetricHandler(reg, exp.MetricsHandler(reg, promhttp.HandlerOpts{
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelError),
 		EnableOpenMetrics: true,
-	}))
+	}, logger))
 
 	var syncer web.Syncer
 	if cfg.Mode() != engagement.ModeOff {

@@ -17,6 +17,7 @@ import (
 	"github.com/coaching/intercom_exporter/config"
 	"github.com/coaching/intercom_exporter/engagement"
 	"github.com/coaching/intercom_exporter/intercom"
+	"github.com/coaching/intercom_exporter/state"
 )
 
 // Options are the parts of an Exporter that are not configuration.
@@ -59,6 +60,23 @@ type Exporter struct {
 
 	warnedMu sync.Mutex
 	warned   map[string]bool // one-off warnings already given
+
+	// store is the data of the last read, kept between refreshes (guarded
+	// by refreshMu); nil until a read or a restore.
+	store *store
+	// forceFull, when not "", makes the next refresh a full read and says
+	// why (guarded by refreshMu).
+	forceFull string
+	// convBounds is what reads showed of the conversation search's ">" and
+	// "<" (see searcher.convRange).
+	convBounds atomic.Int32
+
+	// State in STATE_DIR (nil saver without it).
+	saver       *saver
+	restoreOnce sync.Once
+	started     time.Time
+	frozenMu    sync.RWMutex
+	frozen      map[engagement.Month]state.Frozen
 }
 
 // New builds an Exporter for cfg, with its Intercom client. It does not
@@ -75,11 +93,16 @@ func New(cfg *config.Config, o Options) (*Exporter, error) {
 		return nil, err
 	}
 	e := &Exporter{
-		cfg:    cfg,
-		ecfg:   ecfg,
-		log:    o.Logger,
-		now:    o.Now,
-		warned: map[string]bool{},
+		cfg:     cfg,
+		ecfg:    ecfg,
+		log:     o.Logger,
+		now:     o.Now,
+		warned:  map[string]bool{},
+		started: time.Now(),
+		frozen:  map[engagement.Month]state.Frozen{},
+	}
+	if cfg.StateDir != "" {
+		e.saver = newSaver(cfg.StateDir, e.identity(), o.Logger)
 	}
 	e.m = newMetrics(cfg)
 	opts := []intercom.Option{
@@ -186,8 +209,19 @@ func (e *Exporter) refreshLocked(ctx context.Context) (*snapshot, error) {
 		err = fmt.Errorf("the refresh did not finish within REFRESH_TIMEOUT (%s): %w", e.cfg.EffectiveRefreshTimeout(), err)
 	}
 	var snap *snapshot
+	var reportsTime time.Duration
 	if err == nil {
-		snap = e.buildSnapshot(r, now)
+		t0 := time.Now()
+		st := r.store
+		st.now = now
+		model := engagement.Build(st.data(), e.ecfg, now)
+		e.store = st
+		e.freeze(model)
+		snap = e.buildSnapshot(model, st.invalid(e.timeAttributes()))
+		if r.full {
+			e.forceFull = ""
+		}
+		reportsTime = time.Since(t0)
 	}
 	took := time.Since(started)
 	end := e.now()
@@ -207,7 +241,7 @@ func (e *Exporter) refreshLocked(ctx context.Context) (*snapshot, error) {
 		e.status.Up = true
 		e.status.LastError = ""
 		e.status.LastSuccess = end
-		e.status.AdminsKnown = r.data.AdminsKnown
+		e.status.AdminsKnown = r.store.adminsKnown
 	}
 	e.mu.Unlock()
 	e.m.refreshFinished(err == nil, end, took)
@@ -221,14 +255,36 @@ func (e *Exporter) refreshLocked(ctx context.Context) (*snapshot, error) {
 			"published_data_timestamp", e.Status().DataTimestamp)
 		return nil, err
 	}
-	e.log.Info("refresh of Intercom data done",
+	r.store.refreshEnd = end
+	e.saveData(r.store)
+	kind := "incremental"
+	if r.full {
+		kind = "full"
+	}
+	attrs := []any{
+		"kind", kind,
 		"duration", took.Round(time.Millisecond),
+		"search_requests", r.requests,
+		"searches", r.searchTime.Round(time.Millisecond),
+		"by_id", r.byIDTime.Round(time.Millisecond),
+		"reports", reportsTime.Round(time.Millisecond),
 		"conversations_read", r.conversationsRead,
+		"contacts_read", r.contactsRead,
 		"sessions", len(snap.model.Sessions),
-		"contacts", len(r.data.Contacts),
-		"contact_searches", r.contactSearches,
-		"admins_known", r.data.AdminsKnown,
-		"data_timestamp", now.Format(time.RFC3339))
+		"contacts", len(r.store.contacts),
+		"admins_known", r.store.adminsKnown,
+		"data_timestamp", now.Format(time.RFC3339),
+	}
+	if r.full {
+		attrs = append(attrs, "reason", r.reason)
+	}
+	if !r.full {
+		attrs = append(attrs, "counts_compared", r.reconcileTime.Round(time.Millisecond))
+	}
+	if r.removed > 0 {
+		attrs = append(attrs, "deleted_records_removed", r.removed)
+	}
+	e.log.Info("refresh of Intercom data done", attrs...)
 	return snap, nil
 }
 
@@ -259,6 +315,9 @@ func (e *Exporter) Sync(ctx context.Context, dryRun bool) (engagement.Summary, e
 
 	s, err := e.sync(ctx, mode, started)
 	s.Duration = time.Since(t0).Seconds()
+	if s.Written > 0 {
+		e.saveWritten()
+	}
 	var busy *engagement.BusyError
 	if errors.As(err, &busy) {
 		return s, err

@@ -41,16 +41,22 @@ func TestFailedRefresh_KeepsPreviousReportsAndSetsUpZero(t *testing.T) {
 		{name: "malformed JSON",
 			fault: intercomtest.Fault{Endpoint: intercomtest.EndpointContactsSearch, Kind: intercomtest.FaultMalformedJSON},
 			cause: "malformed response body"},
+		// Enough attempts that the client is still waiting out windows when
+		// the refresh times out, wherever in its 10-second window it starts.
 		{name: "429 storm until the refresh times out",
 			fault:        intercomtest.Fault{Endpoint: intercomtest.EndpointConversationsSearch, Kind: intercomtest.FaultStatus429},
-			env:          env{"REFRESH_TIMEOUT": "1500ms"},
+			env:          env{"REFRESH_TIMEOUT": "1500ms", "RETRY_MAX_ATTEMPTS": "20"},
 			cause:        "did not finish within REFRESH_TIMEOUT",
 			slowRecovery: true},
+		// A full read (FULL_REFRESH_INTERVAL=0): the incremental read of one
+		// new conversation has no later page.
 		{name: "a later page missing (connection dropped)",
 			fault: intercomtest.Fault{Endpoint: intercomtest.EndpointConversationsSearch, Match: laterPage, Kind: intercomtest.FaultDropConnection},
+			env:   env{"FULL_REFRESH_INTERVAL": "0"},
 			cause: "searching conversations"},
 		{name: "a later page truncated",
 			fault: intercomtest.Fault{Endpoint: intercomtest.EndpointConversationsSearch, Match: laterPage, Kind: intercomtest.FaultTruncatedBody},
+			env:   env{"FULL_REFRESH_INTERVAL": "0"},
 			cause: "searching conversations"},
 		{name: "admins answer 500",
 			fault: intercomtest.Fault{Endpoint: intercomtest.EndpointAdmins, Kind: intercomtest.FaultStatus500},

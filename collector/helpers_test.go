@@ -1,10 +1,12 @@
 package collector_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -110,7 +112,7 @@ func newEnv(srv *intercomtest.Server) env {
 	}
 }
 
-func startFake(t *testing.T, ws *intercomtest.Workspace, o intercomtest.Options) *intercomtest.Server {
+func startFake(t testing.TB, ws *intercomtest.Workspace, o intercomtest.Options) *intercomtest.Server {
 	t.Helper()
 	o.Token = testToken
 	srv := intercomtest.NewServer(ws, o)
@@ -118,7 +120,7 @@ func startFake(t *testing.T, ws *intercomtest.Workspace, o intercomtest.Options)
 	return srv
 }
 
-func newExporter(t *testing.T, e env, nowFn func() time.Time, logOut io.Writer) *collector.Exporter {
+func newExporter(t testing.TB, e env, nowFn func() time.Time, logOut io.Writer) *collector.Exporter {
 	t.Helper()
 	cfg, err := config.Load(context.Background(), envconfig.MapLookuper(e))
 	require.NoError(t, err)
@@ -130,7 +132,28 @@ func newExporter(t *testing.T, e env, nowFn func() time.Time, logOut io.Writer) 
 		Now:    nowFn,
 	})
 	require.NoError(t, err)
+	// A state save still running would race the removal of STATE_DIR.
+	t.Cleanup(exp.FlushState)
 	return exp
 }
 
 func fixedNow() time.Time { return now }
+
+// syncBuffer is a log buffer that the test may read while the exporter's
+// background work (saving state) still logs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -136,6 +136,14 @@ func (m *metrics) ObserveRateLimit(limit, remaining int, _ time.Time) {
 	m.mu.Unlock()
 }
 
+// restored sets the last success to that of the refresh whose reports were
+// restored from saved state (intercom_up stays 0 until a refresh succeeds).
+func (m *metrics) restored(lastSuccess time.Time) {
+	m.mu.Lock()
+	m.lastSuccessV = lastSuccess
+	m.mu.Unlock()
+}
+
 func (m *metrics) refreshStarted() {
 	m.mu.Lock()
 	m.refreshesV++
@@ -170,44 +178,71 @@ func (m *metrics) syncFinished(s engagement.Summary, end time.Time) {
 
 // Describe implements prometheus.Collector.
 func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
-	m := e.m
-	for _, d := range m.report {
-		ch <- d
-	}
-	for _, d := range []*prometheus.Desc{m.up, m.lastSuccess, m.dataTime, m.lastDur, m.intervalD, m.refreshes,
-		m.failures, m.apiRequests, m.rateLimit, m.rateRemain, m.invalid, m.merged, m.syncRuns,
-		m.syncSuccess, m.syncUpdated, m.syncFailed} {
-		ch <- d
-	}
+	e.describeReports(ch)
+	e.describeHealth(ch)
 }
 
 // Collect implements prometheus.Collector: the published snapshot and the
 // exporter's own state, as const metrics. It never calls Intercom.
 func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
-	m := e.m
 	if s := e.snap.Load(); s != nil {
-		for i := range families {
-			f := &families[i]
-			d := m.report[i]
-			for _, sr := range s.series[i] {
-				if f.fixed == nil {
-					ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, sr.values[0], sr.labels...)
-					continue
-				}
-				lv := append(slices.Clone(sr.labels), "")
-				for j, fv := range f.fixed {
-					lv[len(lv)-1] = fv
-					ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, sr.values[j], lv...)
-				}
-			}
-			ch <- prometheus.MustNewConstMetric(m.merged, prometheus.GaugeValue, float64(s.merged[i]), f.name)
-		}
-		for _, a := range s.attrOrder {
-			ch <- prometheus.MustNewConstMetric(m.invalid, prometheus.GaugeValue, float64(s.invalid[a]), a)
-		}
-		ch <- prometheus.MustNewConstMetric(m.dataTime, prometheus.GaugeValue, unixSeconds(s.model.Now))
+		e.collectReports(s, ch)
 	}
+	e.collectHealth(ch)
+}
 
+// describeReports describes the metrics of a snapshot.
+func (e *Exporter) describeReports(ch chan<- *prometheus.Desc) {
+	m := e.m
+	for _, d := range m.report {
+		ch <- d
+	}
+	for _, d := range []*prometheus.Desc{m.merged, m.invalid, m.dataTime} {
+		ch <- d
+	}
+}
+
+// describeHealth describes the exporter's own metrics.
+func (e *Exporter) describeHealth(ch chan<- *prometheus.Desc) {
+	m := e.m
+	for _, d := range []*prometheus.Desc{m.up, m.lastSuccess, m.lastDur, m.intervalD, m.refreshes,
+		m.failures, m.apiRequests, m.rateLimit, m.rateRemain, m.syncRuns,
+		m.syncSuccess, m.syncUpdated, m.syncFailed} {
+		ch <- d
+	}
+}
+
+// collectReports sends the metrics of a published snapshot: the report
+// families, the employers merged and the unreadable values per family or
+// attribute, and the data timestamp.
+func (e *Exporter) collectReports(s *snapshot, ch chan<- prometheus.Metric) {
+	m := e.m
+	for i := range families {
+		f := &families[i]
+		d := m.report[i]
+		for _, sr := range s.series[i] {
+			if f.fixed == nil {
+				ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, sr.values[0], sr.labels...)
+				continue
+			}
+			lv := append(slices.Clone(sr.labels), "")
+			for j, fv := range f.fixed {
+				lv[len(lv)-1] = fv
+				ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, sr.values[j], lv...)
+			}
+		}
+		ch <- prometheus.MustNewConstMetric(m.merged, prometheus.GaugeValue, float64(s.merged[i]), f.name)
+	}
+	for _, a := range s.attrOrder {
+		ch <- prometheus.MustNewConstMetric(m.invalid, prometheus.GaugeValue, float64(s.invalid[a]), a)
+	}
+	ch <- prometheus.MustNewConstMetric(m.dataTime, prometheus.GaugeValue, unixSeconds(s.model.Now))
+}
+
+// collectHealth sends the exporter's own metrics (refreshes, API calls,
+// rate limit, sync).
+func (e *Exporter) collectHealth(ch chan<- prometheus.Metric) {
+	m := e.m
 	// Build the metrics under the lock, send them after: a slow reader of
 	// ch never holds up the Intercom client's observer calls.
 	var out []prometheus.Metric

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"sync"
@@ -13,40 +14,67 @@ import (
 	"github.com/coaching/intercom_exporter/intercom"
 )
 
-// idsPerSearch is how many contact ids one contact search asks for (one
-// "IN" filter): a full page.
+// idsPerSearch is how many ids one search by id asks for (one "IN"
+// filter): a full page.
 const idsPerSearch = 150
 
-// contactSearchConcurrency bounds the contact searches in flight; the
-// client's limiter paces them all by the rate-limit headers.
-const contactSearchConcurrency = 4
+// IncrementalOverlap is how far before the start of the previous read an
+// incremental read of conversations starts, so that records Intercom's
+// search indexed a little late (about a second) and a clock a little off
+// are still read. Every record updated in the overlap is read again, so it
+// is kept short. Contacts overlap more: from the start of that day in the
+// workspace timezone.
+const IncrementalOverlap = 10 * time.Second
 
-// readResult is one complete read of Intercom, mapped to the rules' input.
+// readResult is one complete read of Intercom, merged into a store.
 type readResult struct {
-	data              engagement.Data
-	invalid           map[string]int // attribute -> contacts whose value could not be read
+	store             *store
+	full              bool
+	reason            string // why the read was full
 	workspaceTimezone string
 	conversationsRead int
-	contactSearches   int
+	contactsRead      int
+	requests          int64 // search requests
+	removed           int   // records found deleted by reconciling counts
+	// How long the phases took: the searches, the contacts read by id, and
+	// (incremental reads) the comparison of counts.
+	searchTime, byIDTime, reconcileTime time.Duration
 }
 
-// read reads everything the reports need (SPEC.md section 6). Any error
-// fails the whole read: nothing partial is ever published.
+// read brings the data up to date (SPEC.md section 6): in full when there
+// is no data yet, every FULL_REFRESH_INTERVAL and when something the data
+// depends on changed; otherwise only what changed since the last read.
+// Any error fails the whole read: nothing partial is ever published (an
+// incremental read may have merged part of its changes into the store,
+// which is safe: the next read starts from the same watermark).
 func (e *Exporter) read(ctx context.Context, now time.Time) (*readResult, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	r := &readResult{}
+	s := newSearcher(e.client, e.cfg.RefreshConcurrency, &e.convBounds)
+	defer func() { r.requests = s.requests.Load() }()
 
 	ws, err := e.client.Me(ctx)
 	if err != nil {
 		return r, fmt.Errorf("reading the workspace (GET /me): %w", err)
 	}
 	r.workspaceTimezone = ws.Timezone
+	wsLoc, err := time.LoadLocation(ws.Timezone)
+	if err != nil || ws.Timezone == "" {
+		e.warnOnce("workspace-tz", "the workspace timezone (GET /me) is not a known IANA name: incremental contact reads overlap by an extra day", "timezone", ws.Timezone)
+		wsLoc = nil
+	}
 
+	// Admins (refused with 403: coaches are shown by id, SPEC.md section 6)
+	// and the contact attributes' types, which the searches depend on.
 	var (
-		wg       sync.WaitGroup
-		errMu    sync.Mutex
-		firstErr error
+		wg          sync.WaitGroup
+		admins      []engagement.Admin
+		adminsKnown bool
+		types       = map[string]string{}
+		typesKnown  bool
+		errMu       sync.Mutex
+		firstErr    error
 	)
 	fail := func(err error) {
 		errMu.Lock()
@@ -56,320 +84,421 @@ func (e *Exporter) read(ctx context.Context, now time.Time) (*readResult, error)
 		}
 		errMu.Unlock()
 	}
-	contacts := newContactSet()
-
-	// Admins: refused (403) means coaches are shown by id, and the refresh
-	// goes on (SPEC.md section 6).
 	wg.Go(func() {
-		admins, err := e.client.ListAdmins(ctx)
+		list, err := e.client.ListAdmins(ctx)
 		var apiErr *intercom.APIError
 		switch {
 		case err == nil:
-			r.data.Admins = make([]engagement.Admin, 0, len(admins))
-			for _, a := range admins {
-				r.data.Admins = append(r.data.Admins, engagement.Admin{ID: a.ID, Name: a.Name})
+			admins = make([]engagement.Admin, 0, len(list))
+			for _, a := range list {
+				admins = append(admins, engagement.Admin{ID: a.ID, Name: a.Name})
 			}
-			r.data.AdminsKnown = true
+			adminsKnown = true
 		case errors.As(err, &apiErr) && apiErr.Status == http.StatusForbidden:
 			e.warnOnce("admins-403", "admins cannot be read (403): coaches are shown by admin id; grant the token the read admins permission to see names", "err", err)
 		default:
 			fail(fmt.Errorf("reading admins (GET /admins): %w", err))
 		}
 	})
-
-	// Contacts that carry the attributes the reports read: the enrolled
-	// participants and those with a stored last call.
-	var searches int
-	var searchesMu sync.Mutex
 	wg.Go(func() {
-		n, err := e.readAttributeContacts(ctx, contacts)
-		searchesMu.Lock()
-		searches += n
-		searchesMu.Unlock()
-		if err != nil {
-			fail(err)
-		}
-	})
-
-	// Closed conversations updated since the start of the lookback. The
-	// channel is filtered here: conversation custom attributes are not
-	// searchable.
-	channels := engagement.NewChannels(e.ecfg)
-	start := (engagement.DayOf(now, e.ecfg.Location) - engagement.Day(e.ecfg.LookbackDays)).Start(e.ecfg.Location).Unix()
-	seen := map[string]int{}
-	var convs []engagement.Conversation
-	wg.Go(func() {
-		q := intercom.And(
-			intercom.Filter("updated_at", ">", start-1),
-			intercom.Filter("state", "=", "closed"),
-		)
-		err := e.client.SearchConversations(ctx, q, func(page []intercom.Conversation) error {
-			for i := range page {
-				c := &page[i]
-				r.conversationsRead++
-				if c.State != "closed" || channels.Lookup(channelOf(c, e.cfg.ChannelAttribute)) < 0 {
-					continue
+		attrs, err := e.client.ListDataAttributes(ctx, "contact")
+		var apiErr *intercom.APIError
+		switch {
+		case err == nil:
+			for _, a := range attrs {
+				if !a.Archived || types[a.Name] == "" {
+					types[a.Name] = a.DataType
 				}
-				ec := engagement.Conversation{
-					ID:        c.ID,
-					CreatedAt: c.CreatedAt,
-					State:     c.State,
-					Channel:   channelOf(c, e.cfg.ChannelAttribute),
-					AdminID:   string(c.AdminAssigneeID),
-				}
-				for _, ref := range c.Contacts.Contacts {
-					ec.ContactIDs = append(ec.ContactIDs, ref.ID)
-				}
-				// ">" may be ">=" and a conversation updated while the
-				// pages are read comes again: keep one, the last seen.
-				if k, dup := seen[c.ID]; dup {
-					convs[k] = ec
-					continue
-				}
-				seen[c.ID] = len(convs)
-				convs = append(convs, ec)
 			}
-			return nil
-		})
-		if err != nil {
-			fail(fmt.Errorf("searching conversations: %w", err))
+			typesKnown = true
+		case errors.As(err, &apiErr) && apiErr.Status == http.StatusForbidden:
+			e.warnOnce("data-attributes-403", "contact data attributes cannot be read (403): the engagement sync cannot run; grant the token the read data attributes permission", "err", err)
+		default:
+			fail(fmt.Errorf("reading contact data attributes (GET /data_attributes): %w", err))
 		}
 	})
 	wg.Wait()
 	if firstErr != nil {
 		return r, firstErr
 	}
-	r.data.Conversations = convs
 
-	// Every contact listed on a session that the searches above did not
-	// bring: batched by id, never one GET per contact.
+	m := &mapper{
+		e:        e,
+		channels: engagement.NewChannels(e.ecfg),
+		attrs:    e.searchAttrs(types, typesKnown),
+		wsLoc:    wsLoc,
+		names:    e.timeAttributes(),
+		loc:      e.ecfg.Location,
+	}
+	if m.wsKnown = m.wsLoc != nil; !m.wsKnown {
+		m.wsLoc = time.UTC
+	}
+	m.dateFloor = dateFloor(m.wsLoc)
+
+	base := e.store
+	r.full, r.reason = true, e.forceFull
+	switch {
+	case r.reason != "":
+	case base == nil:
+		r.reason = "no data read yet"
+	case e.cfg.FullRefreshInterval == 0:
+		r.reason = "FULL_REFRESH_INTERVAL is 0"
+	case now.Sub(base.fullAt) >= e.cfg.FullRefreshInterval:
+		r.reason = "FULL_REFRESH_INTERVAL has passed (catches deletions and merges)"
+	case now.Before(base.readAt):
+		r.reason = "the clock is before the last read"
+	case base.workspaceTZ != ws.Timezone || base.workspaceID != ws.IDCode:
+		r.reason = "the workspace or its timezone changed"
+	case base.attrTypesKnown != typesKnown || !maps.Equal(base.attrTypes, types):
+		r.reason = "the contact attributes changed"
+	default:
+		r.full = false
+	}
+
+	keepFrom := e.windowStart(now) - 1
+	var st *store
+	if r.full {
+		// The previous data only says where to cut the searches. It is let
+		// go now, so that the two are never held together (should the read
+		// fail, the next refresh reads in full again).
+		var convSample, daySample []int64
+		if base != nil {
+			convSample, daySample = base.samples(m.wsLoc)
+		}
+		e.store, base = nil, nil
+		st, err = e.fullRead(ctx, s, m, convSample, daySample, now, keepFrom, r)
+	} else {
+		st = base
+		err = e.incrementalRead(ctx, s, m, st, now, keepFrom, r)
+	}
+	if err != nil {
+		return r, err
+	}
+	st.admins, st.adminsKnown = admins, adminsKnown
+	st.attrTypes, st.attrTypesKnown = types, typesKnown
+	st.workspaceID, st.workspaceTZ, st.wsLoc = ws.IDCode, ws.Timezone, m.wsLoc
+	st.readAt = now
+	if r.full {
+		st.fullAt = now
+	}
+	r.store = st
+	return r, nil
+}
+
+// windowStart is the start of the data window: the first day of the
+// lookback, in the organisation timezone. Conversations updated before it
+// are not read.
+func (e *Exporter) windowStart(now time.Time) int64 {
+	loc := e.ecfg.Location
+	return (engagement.DayOf(now, loc) - engagement.Day(e.ecfg.LookbackDays)).Start(loc).Unix()
+}
+
+// fullRead reads everything the reports need: the closed conversations
+// updated in the data window and the contacts with a registration or last
+// call value, then every contact a session lists that those did not bring.
+// The searches are split into ranges read at once (see runRanged); the
+// previous data, when there is some, says where to cut.
+func (e *Exporter) fullRead(ctx context.Context, s *searcher, m *mapper, convSample, daySample []int64, now time.Time, keepFrom int64, r *readResult) (*store, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	today := int64(engagement.DayOf(now, m.wsLoc))
+	nowUnix := now.Unix()
+
+	// Pages go straight into the new store (contacts a session lists and
+	// no page brought yet wait there as Unread), so a read of a million
+	// conversations holds them once, compactly.
+	t0 := time.Now()
+	st := newStore()
+	var mu sync.Mutex
+	var (
+		wg      sync.WaitGroup
+		errOnce sync.Once
+		first   error
+	)
+	fail := func(err error) {
+		errOnce.Do(func() { first = err; cancel(err) })
+	}
+	closed := intercom.Filter("state", "=", "closed")
+	convsDone, attrsDone := make(chan struct{}), make(chan struct{})
+	wg.Go(func() {
+		defer close(convsDone)
+		err := runRanged(ctx, s, ranged[intercom.Conversation]{
+			what:  "searching conversations",
+			query: func(sp span) intercom.Query { return and(append(s.convRange(sp), closed)...) },
+			page:  e.client.SearchConversationsPage,
+			cuts: func(sp span, parts int, read []intercom.Conversation) []int64 {
+				s.learnBounds(ctx, read)
+				return evenCuts(sp, parts, earliest(read, keepFrom), nowUnix, convSample)
+			},
+			emit: func(page []intercom.Conversation) {
+				recs := m.conversations(page)
+				mu.Lock()
+				st.applyConversations(recs, keepFrom)
+				r.conversationsRead += len(recs)
+				mu.Unlock()
+			},
+		}, span{keepFrom, openHi})
+		if err != nil {
+			fail(err)
+		}
+	})
+	var attrWG sync.WaitGroup
+	for _, q := range attributeQueries(m.attrs) {
+		attrWG.Go(func() {
+			err := runRanged(ctx, s, ranged[intercom.Contact]{
+				what:  "searching contacts with a registration or last call value",
+				query: func(sp span) intercom.Query { return and(append(contactDays(sp, m.wsLoc), q)...) },
+				page:  e.client.SearchContactsPage,
+				cuts: func(sp span, parts int, page []intercom.Contact) []int64 {
+					return evenCuts(sp, parts, oldestDay(page, m.wsLoc, today), today, daySample)
+				},
+				emit: func(page []intercom.Contact) {
+					recs := m.contacts(page)
+					mu.Lock()
+					st.applyContacts(contactMap(recs), nil)
+					r.contactsRead += len(recs)
+					mu.Unlock()
+				},
+			}, span{openLo, openHi})
+			if err != nil {
+				fail(err)
+			}
+		})
+	}
+	wg.Go(func() {
+		attrWG.Wait()
+		close(attrsDone)
+	})
+
+	// Every contact listed on a session that the searches do not bring:
+	// by id, 150 a search, never one GET per contact. They are read while
+	// the conversations are, once the contact searches are done (before,
+	// a contact could still come from them), so that a large read is not
+	// followed by a tail of look-ups.
+	var byIDTime time.Duration
+	wg.Go(func() {
+		select {
+		case <-attrsDone:
+		case <-ctx.Done():
+			return
+		}
+		t1 := time.Now()
+		defer func() { byIDTime = time.Since(t1) }()
+		var fetches sync.WaitGroup
+		defer fetches.Wait()
+		var pending []string
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			finished := false
+			select {
+			case <-convsDone:
+				finished = true
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			mu.Lock()
+			for _, id := range st.takeListedUnread() {
+				if i, ok := st.contactAt[id]; ok && st.contacts[i].Unread {
+					pending = append(pending, id)
+				}
+			}
+			mu.Unlock()
+			for len(pending) >= idsPerSearch || (finished && len(pending) > 0) {
+				chunk := pending[:min(idsPerSearch, len(pending))]
+				pending = pending[len(chunk):]
+				fetches.Go(func() {
+					found := newContactSet()
+					if err := e.contactsByID(ctx, s, m, chunk, found); err != nil {
+						fail(err)
+						return
+					}
+					mu.Lock()
+					st.applyContacts(found.m, nil)
+					r.contactsRead += len(found.m)
+					mu.Unlock()
+				})
+			}
+			if finished {
+				return
+			}
+		}
+	})
+	wg.Wait()
+	if first != nil {
+		return nil, first
+	}
+	r.searchTime, r.byIDTime = time.Since(t0), byIDTime
+	st.finish(keepFrom)
+	return st, nil
+}
+
+// contactMap keys contacts by id.
+func contactMap(recs []contactRec) map[string]contactRec {
+	m := make(map[string]contactRec, len(recs))
+	for _, r := range recs {
+		if old, ok := m[r.c.ID]; !ok || old.c.UpdatedAt <= r.c.UpdatedAt {
+			m[r.c.ID] = r
+		}
+	}
+	return m
+}
+
+// incrementalRead brings st up to date with what changed since its last
+// read: conversations updated since then, in every state (a reopened or
+// re-channelled conversation stops being a session), and contacts updated
+// since the start of that day in the workspace timezone (the contact
+// search compares dates by whole day there). Then the contacts that
+// changed sessions list and the store lacks, by id; then counts are
+// compared with Intercom's to find deletions (see reconcile).
+func (e *Exporter) incrementalRead(ctx context.Context, s *searcher, m *mapper, st *store, now time.Time, keepFrom int64, r *readResult) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	from := st.readAt.Add(-IncrementalOverlap).Unix()
+	fromDay := int64(engagement.DayOfUnix(from, m.wsLoc))
+	if !m.wsKnown {
+		fromDay-- // the workspace timezone is unknown: overlap a day more
+	}
+	today := int64(engagement.DayOf(now, m.wsLoc))
+	nowUnix := now.Unix()
+	convs, contacts := newConvSet(), newContactSet()
+
+	t0 := time.Now()
+	var (
+		wg      sync.WaitGroup
+		errOnce sync.Once
+		first   error
+	)
+	fail := func(err error) {
+		errOnce.Do(func() { first = err; cancel(err) })
+	}
+	wg.Go(func() {
+		err := runRanged(ctx, s, ranged[intercom.Conversation]{
+			what:  "searching conversations updated since the last read",
+			query: func(sp span) intercom.Query { return and(s.convRange(sp)...) },
+			page:  e.client.SearchConversationsPage,
+			cuts: func(sp span, parts int, read []intercom.Conversation) []int64 {
+				s.learnBounds(ctx, read)
+				return evenCuts(sp, parts, earliest(read, from), nowUnix, nil)
+			},
+			emit: func(page []intercom.Conversation) { convs.add(m.conversations(page)) },
+		}, span{from, openHi})
+		if err != nil {
+			fail(err)
+		}
+	})
+	wg.Go(func() {
+		err := runRanged(ctx, s, ranged[intercom.Contact]{
+			what:  "searching contacts updated since the last read",
+			query: func(sp span) intercom.Query { return and(contactDays(sp, m.wsLoc)...) },
+			page:  e.client.SearchContactsPage,
+			cuts: func(sp span, parts int, _ []intercom.Contact) []int64 {
+				return evenCuts(sp, parts, fromDay, today, nil)
+			},
+			emit: func(page []intercom.Contact) { contacts.add(m.contacts(page)) },
+		}, span{fromDay, openHi})
+		if err != nil {
+			fail(err)
+		}
+	})
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	r.searchTime = time.Since(t0)
+	t1 := time.Now()
+	if err := e.merge(ctx, s, m, st, convs.list, contacts, keepFrom); err != nil {
+		return err
+	}
+	r.byIDTime = time.Since(t1)
+	r.conversationsRead, r.contactsRead = convs.read, len(contacts.m)
+	t2 := time.Now()
+	removed, err := e.reconcile(ctx, s, m, st, keepFrom, nowUnix, today)
+	r.removed = removed
+	r.reconcileTime = time.Since(t2)
+	return err
+}
+
+// merge reads the contacts that the sessions in convs list and neither
+// contacts nor the store has, then merges everything into st.
+func (e *Exporter) merge(ctx context.Context, s *searcher, m *mapper, st *store, convs []convRec, contacts *contactSet, keepFrom int64) error {
 	var missing []string
 	for i := range convs {
-		for _, id := range convs[i].ContactIDs {
-			if id != "" && !contacts.has(id) {
+		c := &convs[i]
+		if c.kind != convSession || c.updatedAt < keepFrom {
+			continue
+		}
+		for _, id := range c.contactIDs {
+			if _, ok := st.contactAt[id]; !ok && id != "" && !contacts.has(id) {
 				missing = append(missing, id)
 			}
 		}
 	}
-	slices.Sort(missing)
-	missing = slices.Compact(missing)
-	n, err := e.readContactsByID(ctx, missing, contacts)
-	searches += n
-	if err != nil {
-		return r, err
+	if err := e.contactsByID(ctx, s, m, missing, contacts); err != nil {
+		return err
 	}
-	r.contactSearches = searches
-
-	r.data.Contacts, r.invalid = e.mapContacts(contacts.list())
-	return r, nil
+	st.apply(convs, contacts.m, nil, keepFrom)
+	return nil
 }
 
-func channelOf(c *intercom.Conversation, attr string) string {
-	s, _ := c.CustomAttributes.String(attr)
-	return s
+// contactsByID reads contacts by id into set; those not found are simply
+// absent (the sessions listing them show them as unread).
+func (e *Exporter) contactsByID(ctx context.Context, s *searcher, m *mapper, ids []string, set *contactSet) error {
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	return byID(ctx, s, "searching contacts", ids, e.client.SearchContactsPage,
+		func(page []intercom.Contact) { set.add(m.contacts(page)) })
 }
 
-// readAttributeContacts searches the contacts that have a value for a
-// registration attribute or the last call attribute. The search operator
-// depends on the attribute's type (dates take neither != nor IN), so the
-// contact data attributes are read first.
-func (e *Exporter) readAttributeContacts(ctx context.Context, set *contactSet) (int, error) {
-	types := map[string]string{}
-	known := true
-	attrs, err := e.client.ListDataAttributes(ctx, "contact")
-	var apiErr *intercom.APIError
-	switch {
-	case err == nil:
-		for _, a := range attrs {
-			if !a.Archived || types[a.Name] == "" {
-				types[a.Name] = a.DataType
-			}
-		}
-	case errors.As(err, &apiErr) && apiErr.Status == http.StatusForbidden:
-		known = false
-		e.warnOnce("data-attributes-403", "contact data attributes cannot be read (403): the engagement sync cannot run; grant the token the read data attributes permission", "err", err)
-	default:
-		return 0, fmt.Errorf("reading contact data attributes (GET /data_attributes): %w", err)
+// earliest is the earliest updated_at of the conversations of a range's
+// first page, not before floor: where to start cutting the range into
+// parts (records before it go to the first part). The first page is the
+// oldest records when the API returns them in updated_at order, and a
+// sample otherwise; either way the cuts go where the records are, not
+// across an empty stretch.
+func earliest(page []intercom.Conversation, floor int64) int64 {
+	if len(page) == 0 {
+		return floor
 	}
-
-	names := slices.Clone(e.cfg.RegistrationAttributes)
-	if !slices.Contains(names, e.cfg.LastCallAttribute) {
-		names = append(names, e.cfg.LastCallAttribute)
+	lo := page[0].UpdatedAt
+	for i := range page {
+		lo = min(lo, page[i].UpdatedAt)
 	}
-	searches := 0
-	for _, name := range names {
-		dataType, ok := types[name]
-		if known && !ok {
-			e.warnOnce("missing-attr-"+name, "contact attribute does not exist in Intercom: no contact is read for it", "attribute", name)
-			continue
-		}
-		field := "custom_attributes." + name
-		var q intercom.Query
-		switch dataType {
-		case "date", "integer", "float":
-			// Dates are matched by whole day in the workspace timezone:
-			// "> 0" is every day after 1970-01-01.
-			q = intercom.Filter(field, ">", 0)
-		default:
-			q = intercom.Filter(field, "!=", nil)
-		}
-		searches++
-		err := e.client.SearchContacts(ctx, q, func(page []intercom.Contact) error {
-			set.add(page)
-			return nil
-		})
-		if err != nil {
-			return searches, fmt.Errorf("searching contacts with %q: %w", name, err)
-		}
-	}
-	return searches, nil
+	return max(lo, floor)
 }
 
-// readContactsByID reads contacts by id, idsPerSearch a search, a few
-// searches at a time. A contact not found (deleted since) is simply absent.
-func (e *Exporter) readContactsByID(ctx context.Context, ids []string, set *contactSet) (int, error) {
-	var chunks [][]string
-	for len(ids) > 0 {
-		n := min(idsPerSearch, len(ids))
-		chunks = append(chunks, ids[:n])
-		ids = ids[n:]
-	}
-	if len(chunks) == 0 {
-		return 0, nil
-	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	jobs := make(chan []string)
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-	)
-	for range min(contactSearchConcurrency, len(chunks)) {
-		wg.Go(func() {
-			for chunk := range jobs {
-				err := e.client.SearchContacts(ctx, intercom.Filter("id", "IN", chunk), func(page []intercom.Contact) error {
-					set.add(page)
-					return nil
-				})
-				if err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = fmt.Errorf("searching contacts by id: %w", err)
-						cancel(firstErr)
-					}
-					mu.Unlock()
-				}
-			}
-		})
-	}
-feed:
-	for _, c := range chunks {
-		select {
-		case jobs <- c:
-		case <-ctx.Done():
-			break feed
+// oldestDay is the earliest updated_at day among contacts (in loc), or ten
+// years before today when there are none: where to start cutting an
+// open-ended contact search into ranges.
+func oldestDay(page []intercom.Contact, loc *time.Location, today int64) int64 {
+	oldest := today - 3650
+	if len(page) > 0 {
+		oldest = today
+		for i := range page {
+			oldest = min(oldest, int64(engagement.DayOfUnix(page[i].UpdatedAt, loc)))
 		}
 	}
-	close(jobs)
-	wg.Wait()
-	if firstErr == nil && ctx.Err() != nil {
-		firstErr = context.Cause(ctx)
-	}
-	return len(chunks), firstErr
+	return oldest
 }
 
-// contactSet collects contacts from several searches; a contact met twice
-// keeps its most recent version.
-type contactSet struct {
-	mu sync.Mutex
-	m  map[string]intercom.Contact
-}
-
-func newContactSet() *contactSet { return &contactSet{m: map[string]intercom.Contact{}} }
-
-func (s *contactSet) add(page []intercom.Contact) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, c := range page {
-		if c.ID == "" {
-			continue
-		}
-		if old, ok := s.m[c.ID]; ok && old.UpdatedAt > c.UpdatedAt {
-			continue
-		}
-		s.m[c.ID] = c
+// samples are the store's conversation updated_at values and its searched
+// contacts' updated_at days (in loc), sorted: where a full read cuts its
+// searches so that the ranges are of about equal size.
+func (s *store) samples(loc *time.Location) (convs, days []int64) {
+	convs = make([]int64, 0, len(s.sessUpdated)+len(s.others))
+	convs = append(convs, s.sessUpdated...)
+	for _, u := range s.others {
+		convs = append(convs, u)
 	}
-}
-
-func (s *contactSet) has(id string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.m[id]
-	return ok
-}
-
-// list returns the contacts in id order (so a refresh is deterministic).
-func (s *contactSet) list() []intercom.Contact {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]intercom.Contact, 0, len(s.m))
-	for _, c := range s.m {
-		out = append(out, c)
-	}
-	slices.SortFunc(out, func(a, b intercom.Contact) int { return engagement.CompareIDs(a.ID, b.ID) })
-	return out
-}
-
-// mapContacts maps Intercom contacts to the rules' input, counting the
-// present but unreadable values of each time attribute.
-func (e *Exporter) mapContacts(in []intercom.Contact) ([]engagement.Contact, map[string]int) {
-	loc := e.ecfg.Location
-	invalid := map[string]int{}
-	for _, name := range e.timeAttributes() {
-		invalid[name] = 0
-	}
-	read := func(c *intercom.Contact, name string) *engagement.Stamp {
-		v, err := c.CustomAttributes.Time(name)
-		switch {
-		case errors.Is(err, intercom.ErrMissing):
-			return nil
-		case err != nil:
-			invalid[name]++
-			return nil
+	slices.Sort(convs)
+	for i := range s.contacts {
+		if s.cmeta[i].Attr {
+			days = append(days, int64(engagement.DayOfUnix(s.contacts[i].UpdatedAt, loc)))
 		}
-		s := stampOf(v, loc)
-		return &s
 	}
-	out := make([]engagement.Contact, 0, len(in))
-	for i := range in {
-		c := &in[i]
-		ec := engagement.Contact{
-			ID:         c.ID,
-			ExternalID: c.ExternalID,
-			Name:       c.Name,
-			Email:      c.Email,
-			OwnerID:    string(c.OwnerID),
-			UpdatedAt:  c.UpdatedAt,
-		}
-		ec.Employer, _ = c.CustomAttributes.String(e.cfg.EmployerAttribute)
-		ec.StoredStatus, _ = c.CustomAttributes.String(e.cfg.StatusAttribute)
-		// The first valid registration attribute counts; every present
-		// but unreadable one is counted.
-		for _, name := range e.cfg.RegistrationAttributes {
-			if s := read(c, name); s != nil && ec.Registration == nil {
-				ec.Registration = s
-			}
-		}
-		if !slices.Contains(e.cfg.RegistrationAttributes, e.cfg.LastCallAttribute) {
-			ec.StoredLastCall = read(c, e.cfg.LastCallAttribute)
-		} else if v, err := c.CustomAttributes.Time(e.cfg.LastCallAttribute); err == nil {
-			s := stampOf(v, loc)
-			ec.StoredLastCall = &s
-		}
-		out = append(out, ec)
-	}
-	return out, invalid
+	slices.Sort(days)
+	return convs, days
 }
 
 // timeAttributes are the time attributes whose unreadable values are
@@ -390,5 +519,8 @@ func stampOf(v intercom.TimeValue, loc *time.Location) engagement.Stamp {
 		d := engagement.DateDay(v.Year, v.Month, v.Day)
 		return engagement.Stamp{Unix: d.Start(loc).Unix(), Day: d}
 	}
-	return engagement.Stamp{Unix: v.Unix, Day: engagement.DayOfUnix(v.Unix, loc)}
+	// An instant, or a wall-clock date-time without an offset, placed in
+	// the organisation timezone.
+	t := v.In(loc)
+	return engagement.Stamp{Unix: t.Unix(), Day: engagement.DayOf(t, loc)}
 }

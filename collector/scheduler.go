@@ -21,12 +21,17 @@ const (
 // StopTimeout bounds how long Run waits for running jobs when it stops.
 const StopTimeout = 30 * time.Second
 
-// Run refreshes at once, then every REFRESH_INTERVAL, and runs the sync on
-// SYNC_SCHEDULE (in TIMEZONE) unless SYNC_MODE is off, until ctx is done.
+// Run publishes the reports saved in STATE_DIR (see Restore), refreshes at
+// once, then every REFRESH_INTERVAL, and runs the sync on SYNC_SCHEDULE (in
+// TIMEZONE) unless SYNC_MODE is off, until ctx is done. It returns once the
+// state is saved.
 // A tick that finds the previous run of its job still going is skipped and
 // logged. When ctx is done, running jobs are cancelled and Run returns
 // once they have stopped.
 func (e *Exporter) Run(ctx context.Context) error {
+	// The last reports first (from STATE_DIR), before any call to Intercom.
+	e.Restore()
+	defer e.FlushState()
 	s, err := gocron.NewScheduler(
 		gocron.WithLocation(e.ecfg.Location),
 		gocron.WithMonitor(skipLogger{e}),

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coaching/intercom_exporter/engagement"
@@ -28,6 +29,9 @@ type snapshot struct {
 	attrOrder []string
 	// refreshEnd is when the refresh that made it ended.
 	refreshEnd time.Time
+	// encodings caches its metrics encoded per exposition format
+	// (expfmt.Format -> *encoded), for MetricsHandler.
+	encodings sync.Map
 }
 
 // series is one group of a family: its label values (all but the fixed
@@ -105,12 +109,15 @@ var families = [numFamilies]family{
 // width is the number of series one group of the family exports.
 func (f *family) width() int { return max(1, len(f.fixed)) }
 
-// buildSnapshot applies the rules to a complete read and prepares every
-// series, within the series budget.
-func (e *Exporter) buildSnapshot(r *readResult, now time.Time) *snapshot {
-	m := engagement.Build(r.data, e.ecfg, now)
+// buildSnapshot computes the reports of a model and prepares every series,
+// within the series budget. The billing family of a frozen month is the
+// frozen cohort (SPEC.md 2.5).
+func (e *Exporter) buildSnapshot(m *engagement.Model, invalid map[string]int) *snapshot {
 	rep := m.Reports()
-	s := &snapshot{model: m, reports: rep, invalid: r.invalid, attrOrder: e.timeAttributes()}
+	if recs, _, ok := e.FrozenBilling(rep.BillingMonth); ok {
+		rep.Billing = engagement.BillingCounts(recs)
+	}
+	s := &snapshot{model: m, reports: rep, invalid: invalid, attrOrder: e.timeAttributes()}
 
 	raw := [numFamilies][]series{}
 	for k, v := range rep.Caseload {

@@ -192,14 +192,6 @@ func failureIDs(s engagement.Summary) []string {
 	return ids
 }
 
-func changeIDs(cs []engagement.Change) []string {
-	var ids []string
-	for _, c := range cs {
-		ids = append(ids, c.ContactID)
-	}
-	return ids
-}
-
 // metricValue is the value of the series of family name with exactly
 // these labels in exp's exposition (-1 when absent).
 func metricValue(t *testing.T, exp *collector.Exporter, name string, labels map[string]string) float64 {

@@ -141,17 +141,18 @@ func TestSync_UsesARecentSnapshotElseRefreshesFirst(t *testing.T) {
 	clk := &clock{t: now}
 	exp := newExporter(t, newEnv(srv), clk.Now, nil)
 	require.NoError(t, exp.Refresh(context.Background()))
-	require.Equal(t, 1, srv.Count("POST", intercomtest.EndpointConversationsSearch))
+	// Every refresh starts with GET /me (the workspace timezone).
+	require.Equal(t, 1, srv.Count("GET", intercomtest.EndpointMe))
 
 	clk.Add(30 * time.Second)
 	_, err := exp.Sync(context.Background(), true)
 	require.NoError(t, err)
-	assert.Equal(t, 1, srv.Count("POST", intercomtest.EndpointConversationsSearch), "a refresh 30s old is fresh")
+	assert.Equal(t, 1, srv.Count("GET", intercomtest.EndpointMe), "a refresh 30s old is fresh")
 
 	clk.Add(2 * time.Minute)
 	_, err = exp.Sync(context.Background(), true)
 	require.NoError(t, err)
-	assert.Equal(t, 2, srv.Count("POST", intercomtest.EndpointConversationsSearch), "a refresh 2m30s old is not")
+	assert.Equal(t, 2, srv.Count("GET", intercomtest.EndpointMe), "a refresh 2m30s old is not")
 }
 
 func TestSync_MissingAttributeBlocksAndWritesNothing(t *testing.T) {

@@ -72,9 +72,17 @@ type Config struct {
 	RefreshInterval time.Duration `env:"REFRESH_INTERVAL, default=15m"`
 	// RefreshTimeout bounds one refresh; 0 means REFRESH_INTERVAL.
 	RefreshTimeout time.Duration `env:"REFRESH_TIMEOUT, default=0s"`
-	StateDir       string        `env:"STATE_DIR"`
-	LogLevel       string        `env:"LOG_LEVEL, default=info"`
-	LogFormat      string        `env:"LOG_FORMAT, default=logfmt"`
+	// FullRefreshInterval is how often a refresh reads everything (which
+	// catches deletions and merges) instead of only what changed since the
+	// last one; 0 makes every refresh a full read.
+	FullRefreshInterval time.Duration `env:"FULL_REFRESH_INTERVAL, default=24h"`
+	// RefreshConcurrency bounds the Intercom requests a refresh has in
+	// flight: large searches are split into updated_at ranges read at once.
+	// The rate limiter, shared by all of them, is what bounds the rate.
+	RefreshConcurrency int    `env:"REFRESH_CONCURRENCY, default=16"`
+	StateDir           string `env:"STATE_DIR"`
+	LogLevel           string `env:"LOG_LEVEL, default=info"`
+	LogFormat          string `env:"LOG_FORMAT, default=logfmt"`
 
 	// Demo (SPEC.md section 7).
 	Demo                bool   `env:"DEMO, default=false"`
@@ -386,6 +394,15 @@ func (c *Config) validate(bad map[string]bool) []error {
 	if c.RefreshTimeout < 0 {
 		add("REFRESH_TIMEOUT", "%s is negative", c.RefreshTimeout)
 	}
+	switch {
+	case c.FullRefreshInterval < 0:
+		add("FULL_REFRESH_INTERVAL", "%s is negative", c.FullRefreshInterval)
+	case c.FullRefreshInterval > 0 && c.FullRefreshInterval < c.RefreshInterval && !bad["REFRESH_INTERVAL"]:
+		add("FULL_REFRESH_INTERVAL", "%s is less than REFRESH_INTERVAL %s; use 0 to make every refresh a full read", c.FullRefreshInterval, c.RefreshInterval)
+	}
+	if c.RefreshConcurrency < 1 || c.RefreshConcurrency > 256 {
+		add("REFRESH_CONCURRENCY", "%d is outside 1..256", c.RefreshConcurrency)
+	}
 	if _, err := ParseLogLevel(c.LogLevel); err != nil {
 		add("LOG_LEVEL", "%v", err)
 	}
@@ -446,7 +463,10 @@ func checkBaseURL(raw string) error {
 	if err != nil {
 		return errors.New("not a URL (such as https://api.intercom.io)")
 	}
-	shown := u.Redacted() // a proxy URL may carry a password
+	// A proxy URL may carry credentials: show neither user nor password.
+	bare := *u
+	bare.User = nil
+	shown := bare.String()
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
 		return fmt.Errorf("%q: the scheme must be https (or http for a local fake)", shown)
@@ -533,6 +553,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("web_config_file_set", c.WebConfigFile != ""),
 		slog.Duration("refresh_interval", c.RefreshInterval),
 		slog.Duration("refresh_timeout", c.EffectiveRefreshTimeout()),
+		slog.Duration("full_refresh_interval", c.FullRefreshInterval),
+		slog.Int("refresh_concurrency", c.RefreshConcurrency),
 		slog.Int("lookback_days", c.LookbackDays),
 		slog.String("session_channels", strings.Join(c.SessionChannels, ",")),
 		slog.String("call_channels", strings.Join(c.CallChannels, ",")),
@@ -569,6 +591,19 @@ type Definition struct {
 	Name, Value, Meaning string
 }
 
+// Warnings lists settings that are valid but probably not meant; start-up
+// logs them.
+func (c *Config) Warnings() []string {
+	var w []string
+	// The previous month starts at most 61 days before today (31 + 30), and
+	// its engaged window BILLING_ENGAGED_DAYS before that: a shorter lookback
+	// cannot always bill it.
+	if need := c.BillingEngagedDays + 61; c.LookbackDays < need {
+		w = append(w, fmt.Sprintf("LOOKBACK_DAYS=%d is less than BILLING_ENGAGED_DAYS+61=%d: the previous month's billing cohort cannot always be computed, and intercom_billing_members is then not exported", c.LookbackDays, need))
+	}
+	return w
+}
+
 // Definitions lists the effective rules of SPEC.md sections 1, 2 and 5.
 func (c *Config) Definitions() []Definition {
 	bands := func(bs []engagement.Band) string {
@@ -590,8 +625,9 @@ func (c *Config) Definitions() []Definition {
 		{"ENGAGED_DAYS", fmt.Sprint(c.EngagedDays), "Engaged: the last call was at most this many days ago."},
 		{"AT_RISK_DAYS", fmt.Sprint(c.AtRiskDays), "At Risk: the last call was at most this many days ago (and not Engaged); older is Unengaged; an enrolled participant with no call is No Call."},
 		{"BILLING_ENGAGED_DAYS", fmt.Sprint(c.BillingEngagedDays), "Billed as engaged in month M: a call on a day from this many days before M starts to the end of M."},
-		{"BILLING_FREEZE_DAYS", fmt.Sprint(c.BillingFreezeDays), "A closed month's cohort is frozen this many days after the month ends (when STATE_DIR is set)."},
+		{"BILLING_FREEZE_DAYS", fmt.Sprint(c.BillingFreezeDays), "Once more than this many days have passed since a month's last day, its billing cohort as first computed then is kept in STATE_DIR and served (X-Billing-Frozen); ?live=true shows the live computation. Without STATE_DIR nothing is frozen."},
 		{"REFRESH_INTERVAL", c.RefreshInterval.String(), "How often Intercom is read; metrics are served from the last complete read."},
+		{"FULL_REFRESH_INTERVAL", c.FullRefreshInterval.String(), "A refresh reads only what changed since the last one; every this long it reads everything, which also catches deleted and merged records (0: every refresh reads everything)."},
 		{"SYNC_MODE", c.SyncMode, "Engagement sync: off, dry-run (plan only) or apply (write changed contacts)."},
 		{"SYNC_SCHEDULE", c.SyncSchedule, "When the engagement sync runs (cron, in TIMEZONE)."},
 		{"MAX_SERIES_PER_FAMILY", fmt.Sprint(c.MaxSeriesPerFamily), "Series budget per report family; the smallest employers are merged into (other) beyond it."},

@@ -216,3 +216,20 @@ func TestLoad_TokenNeverInErrors(t *testing.T) {
 	assert.Contains(t, err.Error(), "LOG_LEVEL")
 	assert.NotContains(t, err.Error(), strings.TrimSpace(token))
 }
+
+func TestWarnings_LookbackTooShortToBillThePreviousMonth(t *testing.T) {
+	// 56 + 61 = 117: Aug 31 -> July 1 is 61 days back, its window 56 more.
+	short, err := Load(context.Background(), envconfig.MapLookuper(map[string]string{"DEMO": "true", "LOOKBACK_DAYS": "116"}))
+	require.NoError(t, err)
+	require.Len(t, short.Warnings(), 1)
+	assert.Contains(t, short.Warnings()[0], "LOOKBACK_DAYS=116")
+	enough, err := Load(context.Background(), envconfig.MapLookuper(map[string]string{"DEMO": "true", "LOOKBACK_DAYS": "117"}))
+	require.NoError(t, err)
+	assert.Empty(t, enough.Warnings())
+}
+
+func TestBaseURLErrorNeverShowsCredentials(t *testing.T) {
+	_, err := Load(context.Background(), envconfig.MapLookuper(map[string]string{"DEMO": "true", "INTERCOM_API_BASE": "ftp://sekrit-user:sekrit-pass@example.com"}))
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "sekrit")
+}

@@ -1,8 +1,11 @@
 package engagement
 
 import (
+	"hash/maphash"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -22,6 +25,9 @@ type Conversation struct {
 	Channel    string // raw value of the channel attribute, "" when missing
 	AdminID    string // admin_assignee_id, "" when unassigned
 	ContactIDs []string
+	// ContactIdx lists the contacts by index into Data.Contacts instead of
+	// by id; only read when Data.Resolved is set.
+	ContactIdx []int32
 }
 
 // Contact is an Intercom contact as the rules need it.
@@ -40,6 +46,10 @@ type Contact struct {
 	StoredLastCall *Stamp
 	StoredStatus   string // stored Engagement Status, "" when unset
 	UpdatedAt      int64
+	// Unread marks a contact listed on a conversation but not found when
+	// read (deleted since, say): only its ID is known. Callers that resolve
+	// contacts themselves (Data.Resolved) include such contacts this way.
+	Unread bool
 }
 
 // Admin is a teammate who can be a coach.
@@ -56,6 +66,14 @@ type Data struct {
 	// AdminsKnown is false when admins could not be read: coaches are then
 	// shown by id.
 	AdminsKnown bool
+	// Resolved says the caller did the bookkeeping that Build otherwise
+	// does with maps keyed by id: contact ids are unique, conversation ids
+	// are unique, and every conversation lists its contacts in ContactIdx
+	// (indexes into Contacts, each at most once, in the order listed),
+	// with contacts that were listed but not found included as Unread.
+	// ContactIDs is then ignored. At a million conversations this is most
+	// of Build's time (hashing ids).
+	Resolved bool
 }
 
 // Session is a coaching session (SPEC.md section 1).
@@ -63,7 +81,8 @@ type Session struct {
 	ConversationID string
 	CreatedAt      int64
 	Day            Day
-	Channel        int // index into the session channels
+	coach          int32 // index into Model.coaches (Coach interned)
+	Channel        int   // index into the session channels
 	Coach          string
 	Contacts       []int32 // indexes into Model.Members
 }
@@ -94,6 +113,8 @@ type Member struct {
 	HasLastCall bool
 	// Status is the engagement status, "" when the contact has none.
 	Status string
+
+	coach, employer int32 // indexes into Model.coaches and Model.employers
 }
 
 // Model is the immutable result of applying the rules to one Data at one
@@ -107,11 +128,34 @@ type Model struct {
 
 	Sessions []Session
 	Members  []Member
+
+	// coaches and employers are the distinct labels, interned: members and
+	// sessions refer to them by index, so reports key their maps by small
+	// integers instead of strings.
+	coaches   []string
+	employers []string
+	// sessionEmployer is the employer index of each session: that of its
+	// first listed contact, "unknown" when none is listed (SPEC.md 2.2).
+	sessionEmployer []int32
+
+	byIDOnce sync.Once
 	byID     map[string]int32
 }
 
-// Member returns the member for a contact id.
+// Member returns the member for a contact id. The index behind it is built
+// on first use (the reports and CSV files never need it).
 func (m *Model) Member(id string) (*Member, bool) {
+	m.byIDOnce.Do(func() {
+		if m.byID != nil {
+			return
+		}
+		m.byID = make(map[string]int32, len(m.Members))
+		for i := range m.Members {
+			if _, dup := m.byID[m.Members[i].Contact.ID]; !dup {
+				m.byID[m.Members[i].Contact.ID] = int32(i)
+			}
+		}
+	})
 	i, ok := m.byID[id]
 	if !ok {
 		return nil, false
@@ -140,70 +184,96 @@ func Build(data Data, cfg Config, now time.Time) *Model {
 		Channels: NewChannels(cfg),
 		Now:      now,
 		Today:    DayOf(now, loc),
-		byID:     make(map[string]int32, len(data.Contacts)),
 	}
 	coachOf := CoachNamer(data.Admins, data.AdminsKnown)
+	coaches := newInterner()
+	// Session days: a table of day starts around the data window turns an
+	// instant into its day without a timezone lookup per session.
+	days := newDayTable(loc, m.Today-Day(cfg.LookbackDays)-400, m.Today+2)
 
 	m.Members = make([]Member, 0, len(data.Contacts))
-	for i := range data.Contacts {
-		c := &data.Contacts[i]
-		if _, dup := m.byID[c.ID]; dup {
-			continue
+	if data.Resolved {
+		for i := range data.Contacts {
+			c := &data.Contacts[i]
+			m.Members = append(m.Members, Member{Contact: c, Enrolled: c.Registration != nil && !c.Unread, Unread: c.Unread})
 		}
-		m.byID[c.ID] = int32(len(m.Members))
-		m.Members = append(m.Members, Member{Contact: c, Enrolled: c.Registration != nil})
-	}
-	memberIdx := func(id string) int32 {
-		if i, ok := m.byID[id]; ok {
-			return i
+	} else {
+		m.byID = make(map[string]int32, len(data.Contacts))
+		for i := range data.Contacts {
+			c := &data.Contacts[i]
+			if _, dup := m.byID[c.ID]; dup {
+				continue
+			}
+			m.byID[c.ID] = int32(len(m.Members))
+			m.Members = append(m.Members, Member{Contact: c, Enrolled: c.Registration != nil && !c.Unread, Unread: c.Unread})
 		}
-		// A contact listed on a session but not read (deleted since, say)
-		// still counts as a member, with what the session tells.
-		i := int32(len(m.Members))
-		m.byID[id] = i
-		m.Members = append(m.Members, Member{Contact: &Contact{ID: id}, Unread: true})
-		return i
 	}
 
-	// One backing array for every session's contacts, and the sessions
-	// sized up front: at 10^6 sessions, growing slices and a small map per
+	// Sessions, with one backing array for all their contacts, sized up
+	// front: at 10^6 sessions, growing slices and small maps per
 	// conversation dominated Build's time and garbage.
+	var ids *resolvedIDs
 	nIDs := 0
-	for i := range data.Conversations {
-		nIDs += len(data.Conversations[i].ContactIDs)
+	if data.Resolved {
+		for i := range data.Conversations {
+			nIDs += len(data.Conversations[i].ContactIdx)
+		}
+	} else {
+		ids = m.resolveIDs(data.Conversations)
+		nIDs = len(ids.idx)
 	}
 	contactBuf := make([]int32, 0, nIDs)
 	m.Sessions = make([]Session, 0, len(data.Conversations))
-	seenConv := make(map[string]struct{}, len(data.Conversations))
+	nContacts := int32(len(m.Members))
+	lastAdmin, lastCoach := "\x00", int32(-1)
 	for i := range data.Conversations {
 		c := &data.Conversations[i]
-		if c.State != "closed" {
-			continue
+		var ch int
+		if ids != nil {
+			ch = int(ids.channel[i]) // -1: not a session or a repeat
+		} else if c.State == "closed" {
+			ch = m.Channels.Lookup(c.Channel)
+		} else {
+			ch = -1
 		}
-		ch := m.Channels.Lookup(c.Channel)
 		if ch < 0 {
 			continue
 		}
-		if _, dup := seenConv[c.ID]; dup {
-			continue
+		// Conversations of one coach often come together: skip the lookups
+		// when the admin is the previous one's.
+		if c.AdminID != lastAdmin {
+			lastAdmin, lastCoach = c.AdminID, coaches.index(coachOf(c.AdminID))
 		}
-		seenConv[c.ID] = struct{}{}
 		s := Session{
 			ConversationID: c.ID,
 			CreatedAt:      c.CreatedAt,
-			Day:            DayOfUnix(c.CreatedAt, loc),
+			Day:            days.day(c.CreatedAt),
+			coach:          lastCoach,
 			Channel:        ch,
-			Coach:          coachOf(c.AdminID),
+			Coach:          coaches.names[lastCoach],
 		}
 		start := len(contactBuf)
-		for _, id := range c.ContactIDs {
-			if id == "" {
-				continue
+		if ids == nil {
+			for _, mi := range c.ContactIdx {
+				if mi >= 0 && mi < nContacts {
+					contactBuf = append(contactBuf, mi)
+				}
 			}
-			// A contact listed twice counts once (a handful per conversation:
-			// a linear scan is cheaper than a map).
-			if mi := memberIdx(id); !slices.Contains(contactBuf[start:], mi) {
-				contactBuf = append(contactBuf, mi)
+		} else {
+			for k, mi := range ids.idx[ids.off[i]:ids.off[i+1]] {
+				switch {
+				case mi == noID:
+					continue
+				case mi == unknownID:
+					// Listed on a session but not read (deleted since, say):
+					// still a member, with what the session tells.
+					mi = m.unreadMember(c.ContactIDs[k])
+				}
+				// A contact listed twice counts once (a handful per
+				// conversation: a linear scan is cheaper than a map).
+				if !slices.Contains(contactBuf[start:], mi) {
+					contactBuf = append(contactBuf, mi)
+				}
 			}
 		}
 		if n := len(contactBuf); n > start {
@@ -212,48 +282,65 @@ func Build(data Data, cfg Config, now time.Time) *Model {
 		m.Sessions = append(m.Sessions, s)
 	}
 
-	// Each member's session list is carved out of one array, sized by a
-	// first count, so the appends below never reallocate.
-	perMember := make([]int32, len(m.Members))
-	for si := range m.Sessions {
-		for _, mi := range m.Sessions[si].Contacts {
-			perMember[mi]++
+	// Employers are known from the contacts alone: intern them first.
+	nM := len(m.Members)
+	employers := newInterner()
+	memberEmp := make([]int32, nM)
+	lastRaw, lastEmp := "\x00", int32(-1)
+	for i := range m.Members {
+		mem := &m.Members[i]
+		if raw := mem.Contact.Employer; raw != lastRaw {
+			lastRaw, lastEmp = raw, employers.index(EmployerName(raw))
 		}
-	}
-	memberBuf := make([]int32, len(contactBuf))
-	off := 0
-	for i, n := range perMember {
-		if n > 0 {
-			m.Members[i].Sessions = memberBuf[off : off : off+int(n)]
-			off += int(n)
-		}
+		mem.employer, memberEmp[i] = lastEmp, lastEmp
+		// One string per employer: equal strings that share memory compare
+		// without reading scattered bytes.
+		mem.Employer = employers.names[lastEmp]
 	}
 
-	for i := range m.Members {
-		m.Members[i].LastSession, m.Members[i].LastSessionInLookback = -1, -1
+	// One pass over the sessions, keeping each member's bookkeeping in
+	// small arrays (a few MB, cache friendly) rather than in the Member
+	// and Session structs (tens of MB, touched at random).
+	perMember := make([]int32, nM+1)
+	for si := range m.Sessions {
+		for _, mi := range m.Sessions[si].Contacts {
+			perMember[mi+1]++
+		}
 	}
-	lastCall := make([]int32, len(m.Members))
-	for i := range lastCall {
-		lastCall[i] = -1
+	for i := 1; i <= nM; i++ {
+		perMember[i] += perMember[i-1] // perMember[i]: where member i's sessions start
 	}
+	memberBuf := make([]int32, len(contactBuf))
+	fill := slices.Clone(perMember[:nM])
+	last := newLatest(nM)   // latest session
+	lastIn := newLatest(nM) // latest session in the lookback
+	lastCall := newLatest(nM)
+	channelSet := make([]uint32, nM)
+	m.sessionEmployer = make([]int32, len(m.Sessions))
+	oldest := m.DataStart()
+	noContact := int32(-1) // employer index of a session listing no contact
 	for si := range m.Sessions {
 		s := &m.Sessions[si]
-		in := m.InLookback(s)
+		in := s.Day >= oldest
 		call := m.Channels.IsCall(s.Channel)
+		if len(s.Contacts) == 0 {
+			if noContact < 0 {
+				noContact = employers.index(UnknownEmployer)
+			}
+			m.sessionEmployer[si] = noContact
+		} else {
+			m.sessionEmployer[si] = memberEmp[s.Contacts[0]]
+		}
 		for _, mi := range s.Contacts {
-			mem := &m.Members[mi]
-			mem.Sessions = append(mem.Sessions, int32(si))
-			if mem.LastSession < 0 || m.later(s, &m.Sessions[mem.LastSession]) {
-				mem.LastSession = int32(si)
-			}
+			memberBuf[fill[mi]] = int32(si)
+			fill[mi]++
+			last.offer(m, mi, si)
 			if in {
-				mem.ChannelSet |= 1 << uint(s.Channel)
-				if mem.LastSessionInLookback < 0 || m.later(s, &m.Sessions[mem.LastSessionInLookback]) {
-					mem.LastSessionInLookback = int32(si)
-				}
+				channelSet[mi] |= 1 << uint(s.Channel)
+				lastIn.offer(m, mi, si)
 			}
-			if call && (lastCall[mi] < 0 || m.later(s, &m.Sessions[lastCall[mi]])) {
-				lastCall[mi] = int32(si)
+			if call {
+				lastCall.offer(m, mi, si)
 			}
 		}
 	}
@@ -261,27 +348,31 @@ func Build(data Data, cfg Config, now time.Time) *Model {
 	// A stored call up to a day ahead is accepted (clock skew, timezones);
 	// further ahead it is a mistake and must not keep a contact Engaged.
 	storedLimit := now.Unix() + 86400
-	employers := make(map[string]string)
+	lastOwner, lastOwnerCoach := "\x00", int32(-1)
 	for i := range m.Members {
 		mem := &m.Members[i]
 		c := mem.Contact
-		mem.Employer = EmployerName(c.Employer)
-		// One string per employer: every report keys maps by it, and equal
-		// strings that share memory compare without reading scattered bytes.
-		if e, ok := employers[mem.Employer]; ok {
-			mem.Employer = e
-		} else {
-			employers[mem.Employer] = mem.Employer
+		if a, b := perMember[i], perMember[i+1]; b > a {
+			mem.Sessions = memberBuf[a:b:b]
 		}
-		mem.Coach = Unassigned
+		mem.LastSession, mem.LastSessionInLookback = last.idx[i], lastIn.idx[i]
+		mem.ChannelSet = channelSet[i]
+		mem.coach = -1
 		// An owner_id of "" or "0" is no owner (as for admin_assignee_id):
 		// fall back to the last session's coach rather than "unassigned".
 		if owner := strings.TrimSpace(c.OwnerID); cfg.MemberCoach == MemberCoachOwner && owner != "" && owner != "0" {
-			mem.Coach = coachOf(owner)
+			if owner != lastOwner {
+				lastOwner, lastOwnerCoach = owner, coaches.index(coachOf(owner))
+			}
+			mem.coach = lastOwnerCoach
 		} else if mem.LastSession >= 0 {
-			mem.Coach = m.Sessions[mem.LastSession].Coach
+			mem.coach = m.Sessions[mem.LastSession].coach
 		}
-		if lc := lastCall[i]; lc >= 0 {
+		if mem.coach < 0 {
+			mem.coach = coaches.index(Unassigned)
+		}
+		mem.Coach = coaches.names[mem.coach]
+		if lc := lastCall.idx[i]; lc >= 0 {
 			s := &m.Sessions[lc]
 			mem.LastCall, mem.HasLastCall = Stamp{Unix: s.CreatedAt, Day: s.Day}, true
 		}
@@ -297,7 +388,197 @@ func Build(data Data, cfg Config, now time.Time) *Model {
 			mem.Status = StatusNoCall
 		}
 	}
+	m.coaches, m.employers = coaches.names, employers.names
 	return m
+}
+
+// unreadMember adds a member for a contact listed on a session but not
+// read, or returns the one already added.
+func (m *Model) unreadMember(id string) int32 {
+	if i, ok := m.byID[id]; ok {
+		return i
+	}
+	i := int32(len(m.Members))
+	m.byID[id] = i
+	m.Members = append(m.Members, Member{Contact: &Contact{ID: id, Unread: true}, Unread: true})
+	return i
+}
+
+// latest tracks each member's most recent session of some kind: its index
+// and time side by side, so comparing rarely reads a Session.
+type latest struct {
+	idx []int32
+	at  []int64
+}
+
+func newLatest(n int) latest {
+	l := latest{idx: make([]int32, n), at: make([]int64, n)}
+	for i := range l.idx {
+		l.idx[i] = -1
+	}
+	return l
+}
+
+// offer makes session si member mi's latest if it is more recent.
+func (l latest) offer(m *Model, mi int32, si int) {
+	cur := l.idx[mi]
+	s := &m.Sessions[si]
+	if cur < 0 || s.CreatedAt > l.at[mi] || (s.CreatedAt == l.at[mi] && m.later(s, &m.Sessions[cur])) {
+		l.idx[mi], l.at[mi] = int32(si), s.CreatedAt
+	}
+}
+
+// Values of resolvedIDs.idx besides member indexes.
+const (
+	noID      = -1 // an empty id: no contact
+	unknownID = -2 // an id not among the contacts read
+)
+
+// resolvedIDs is the id bookkeeping of Build for Data that lists contacts
+// by id: per conversation, its channel index (-1 when it is not a session
+// or repeats an earlier session's id) and its contacts' member indexes
+// (idx[off[i]:off[i+1]]).
+type resolvedIDs struct {
+	channel []int8
+	off     []int32
+	idx     []int32
+}
+
+// resolveIDs does the map lookups of Build in parallel: they are most of
+// its time at 10^6 conversations. Only reads of m.byID happen here.
+func (m *Model) resolveIDs(convs []Conversation) *resolvedIDs {
+	n := len(convs)
+	r := &resolvedIDs{channel: make([]int8, n), off: make([]int32, n+1)}
+	for i := range convs {
+		r.off[i+1] = r.off[i] + int32(len(convs[i].ContactIDs))
+	}
+	r.idx = make([]int32, r.off[n])
+	hashes := make([]uint64, n)
+	seed := maphash.MakeSeed()
+	workers := min(runtime.GOMAXPROCS(0), 8, max(1, n/20000))
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := n*w/workers, n*(w+1)/workers
+		wg.Go(func() {
+			for i := lo; i < hi; i++ {
+				c := &convs[i]
+				ch := -1
+				if c.State == "closed" {
+					ch = m.Channels.Lookup(c.Channel)
+				}
+				r.channel[i] = int8(ch)
+				if ch < 0 {
+					continue
+				}
+				hashes[i] = maphash.String(seed, c.ID)
+				out := r.idx[r.off[i]:r.off[i+1]]
+				for k, id := range c.ContactIDs {
+					switch mi, ok := m.byID[id]; {
+					case id == "":
+						out[k] = noID
+					case ok:
+						out[k] = mi
+					default:
+						out[k] = unknownID
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+
+	// A conversation read twice counts once (the first): sort the hashes
+	// of the sessions with their positions, and compare the ids only where
+	// hashes meet.
+	bits := uint(64 - bitsLen(uint64(n)))
+	keys := make([]uint64, 0, n)
+	for i := range convs {
+		if r.channel[i] >= 0 {
+			keys = append(keys, hashes[i]>>(64-bits)<<(64-bits)|uint64(i))
+		}
+	}
+	slices.Sort(keys)
+	mask := uint64(1)<<(64-bits) - 1
+	for a := 0; a < len(keys); {
+		b := a + 1
+		for b < len(keys) && keys[b]&^mask == keys[a]&^mask {
+			b++
+		}
+		// keys[a:b] share a hash prefix, in position order: drop each that
+		// repeats the id of an earlier one.
+		for x := a + 1; x < b; x++ {
+			ix := keys[x] & mask
+			for y := a; y < x; y++ {
+				iy := keys[y] & mask
+				if r.channel[iy] >= 0 && convs[iy].ID == convs[ix].ID {
+					r.channel[ix] = -1
+					break
+				}
+			}
+		}
+		a = b
+	}
+	return r
+}
+
+func bitsLen(x uint64) int {
+	n := 0
+	for ; x != 0; x >>= 1 {
+		n++
+	}
+	return n
+}
+
+// interner hands out one small index per distinct string.
+type interner struct {
+	idx   map[string]int32
+	names []string
+}
+
+func newInterner() *interner { return &interner{idx: map[string]int32{}} }
+
+func (t *interner) index(s string) int32 {
+	if i, ok := t.idx[s]; ok {
+		return i
+	}
+	i := int32(len(t.names))
+	t.idx[s] = i
+	t.names = append(t.names, s)
+	return i
+}
+
+// dayTable turns UNIX seconds into days in one timezone by a table of day
+// starts over a range of days (time zone lookups cost more than the rest
+// of a session's bookkeeping); outside the range it asks the timezone.
+type dayTable struct {
+	loc    *time.Location
+	first  Day
+	starts []int64 // starts[i] is the first instant of day first+i; one more than the days
+}
+
+func newDayTable(loc *time.Location, from, to Day) *dayTable {
+	t := &dayTable{loc: loc, first: from, starts: make([]int64, 0, int(to-from)+2)}
+	for d := from; d <= to+1; d++ {
+		t.starts = append(t.starts, d.Start(loc).Unix())
+	}
+	return t
+}
+
+func (t *dayTable) day(u int64) Day {
+	n := len(t.starts) - 1
+	if n < 1 || u < t.starts[0] || u >= t.starts[n] {
+		return DayOfUnix(u, t.loc)
+	}
+	// Days are 86400 seconds but for DST changes (23 or 25 hours): the
+	// guess is at most a step or two away.
+	i := min(int((u-t.starts[0])/86400), n-1)
+	for t.starts[i] > u {
+		i--
+	}
+	for t.starts[i+1] <= u {
+		i++
+	}
+	return t.first + Day(i)
 }
 
 // StatusFor is the engagement status for d days since the last call.

@@ -28,45 +28,77 @@ type Reports struct {
 
 // Reports computes every aggregate report (SPEC.md 2.1-2.5); billing is for
 // the previous calendar month.
+//
+// Groups are counted under small integer keys (coach and employer indexes)
+// in one pass over the members and one over the sessions; the string-keyed
+// maps are filled once per group at the end.
 func (m *Model) Reports() Reports {
-	r := Reports{
-		Caseload:     map[GroupKey][4]int{},
-		ChannelMix:   map[MixKey]int{},
-		Sessions:     map[SessionKey][4]int{},
-		Participants: map[GroupKey][4]int{},
-		Engagement:   map[string][4]int{},
-		Billing:      map[string][3]int{},
-	}
+	nEmp := uint64(len(m.employers))
+	key2 := func(coach, emp int32) uint64 { return uint64(coach)*nEmp + uint64(emp) }
+	caseload := newCounter[[4]int]()
+	mix := map[[2]uint64]int{} // {coach/employer key, channel set}
+	participants := newCounter[[4]int]()
+	engagement := newCounter[[4]int]()
 	for i := range m.Members {
 		mem := &m.Members[i]
-		g := GroupKey{mem.Coach, mem.Employer}
+		g := key2(mem.coach, mem.employer)
 		if mem.LastSessionInLookback >= 0 {
 			d := DaysSince(m.Sessions[mem.LastSessionInLookback].Day, m.Today)
-			v := r.Caseload[g]
-			v[BandOf(AgeBands, d)]++
-			r.Caseload[g] = v
-			r.ChannelMix[MixKey{mem.Coach, mem.Employer, m.Channels.Mix(mem.ChannelSet)}]++
+			caseload.at(g)[BandOf(AgeBands, d)]++
+			mix[[2]uint64{g, uint64(mem.ChannelSet)}]++
 		}
 		if mem.Enrolled {
-			v := r.Participants[g]
-			v[BandOf(ParticipantBands, m.daysWithoutSession(mem))]++
-			r.Participants[g] = v
+			participants.at(g)[BandOf(ParticipantBands, m.daysWithoutSession(mem))]++
 		}
 		if mem.Status != "" {
-			v := r.Engagement[mem.Employer]
-			v[statusIndex(mem.Status)]++
-			r.Engagement[mem.Employer] = v
+			engagement.at(uint64(mem.employer))[statusIndex(mem.Status)]++
 		}
 	}
+	nCh := uint64(len(m.Channels.names))
+	sessions := newCounter[[4]int]()
+	oldest := m.DataStart()
 	for i := range m.Sessions {
 		s := &m.Sessions[i]
-		if !m.InLookback(s) {
+		if s.Day < oldest {
 			continue
 		}
-		k := SessionKey{s.Coach, m.SessionEmployer(s), m.Channels.names[s.Channel]}
-		v := r.Sessions[k]
-		v[BandOf(AgeBands, DaysSince(s.Day, m.Today))]++
-		r.Sessions[k] = v
+		k := key2(s.coach, m.sessionEmployer[i])*nCh + uint64(s.Channel)
+		sessions.at(k)[BandOf(AgeBands, DaysSince(s.Day, m.Today))]++
+	}
+
+	r := Reports{
+		Caseload:     make(map[GroupKey][4]int, len(caseload.idx)),
+		ChannelMix:   make(map[MixKey]int, len(mix)),
+		Sessions:     make(map[SessionKey][4]int, len(sessions.idx)),
+		Participants: make(map[GroupKey][4]int, len(participants.idx)),
+		Engagement:   make(map[string][4]int, len(engagement.idx)),
+		Billing:      map[string][3]int{},
+	}
+	group := func(g uint64) GroupKey {
+		return GroupKey{m.coaches[g/nEmp], m.employers[g%nEmp]}
+	}
+	for g, i := range caseload.idx {
+		r.Caseload[group(g)] = caseload.vals[i]
+	}
+	for g, i := range participants.idx {
+		r.Participants[group(g)] = participants.vals[i]
+	}
+	for e, i := range engagement.idx {
+		r.Engagement[m.employers[e]] = engagement.vals[i]
+	}
+	mixNames := map[uint64]string{}
+	for k, n := range mix {
+		name, ok := mixNames[k[1]]
+		if !ok {
+			name = m.Channels.Mix(uint32(k[1]))
+			mixNames[k[1]] = name
+		}
+		gk := group(k[0])
+		r.ChannelMix[MixKey{gk.Coach, gk.Employer, name}] = n
+	}
+	for k, i := range sessions.idx {
+		gk := group(k / nCh)
+		r.Sessions[SessionKey{gk.Coach, gk.Employer, m.Channels.names[k%nCh]}] = sessions.vals[i]
 	}
 	r.BillingMonth = MonthOf(m.Today).Prev()
 	if rows, err := m.Billing(r.BillingMonth); err == nil {
@@ -77,6 +109,26 @@ func (m *Model) Reports() Reports {
 		}
 	}
 	return r
+}
+
+// counter counts per small integer key into a dense slice: one map lookup
+// per increment, no string hashing.
+type counter[V any] struct {
+	idx  map[uint64]int32
+	vals []V
+}
+
+func newCounter[V any]() *counter[V] { return &counter[V]{idx: map[uint64]int32{}} }
+
+func (c *counter[V]) at(k uint64) *V {
+	i, ok := c.idx[k]
+	if !ok {
+		i = int32(len(c.vals))
+		c.idx[k] = i
+		var zero V
+		c.vals = append(c.vals, zero)
+	}
+	return &c.vals[i]
 }
 
 func statusIndex(s string) int {
@@ -104,6 +156,18 @@ func (m *Model) SessionEmployer(s *Session) string {
 		return UnknownEmployer
 	}
 	return m.Members[s.Contacts[0]].Employer
+}
+
+// BillingCounts counts billing records by employer and reason (indexed like
+// Reasons): the intercom_billing_members values of a cohort.
+func BillingCounts(records []BillingRecord) map[string][3]int {
+	out := map[string][3]int{}
+	for i := range records {
+		v := out[records[i].Employer]
+		v[reasonIndex(records[i].Reason())]++
+		out[records[i].Employer] = v
+	}
+	return out
 }
 
 // ChannelName is the canonical spelling of a session's channel.
@@ -301,4 +365,64 @@ func (m *Model) Billing(month Month) ([]BillingRow, error) {
 		}
 	}
 	return rows, nil
+}
+
+// BillingRecord is one billed member of a month as a flat, self-contained
+// record (SPEC.md 2.5 and the /billing.csv columns): everything an invoice
+// line needs, with no reference into a model, so a frozen month can be kept
+// and served exactly as it was computed.
+type BillingRecord struct {
+	ContactID  string `json:"contact_id"`
+	Name       string `json:"name"`
+	Email      string `json:"email"`
+	Employer   string `json:"employer"`
+	ExternalID string `json:"external_id"`
+	// Registration is the registration day.
+	Registration Day `json:"registration"`
+	// LastCall is the day of the newest call on or before the last day of
+	// the month; meaningful only when HasLastCall.
+	LastCall    Day  `json:"last_call"`
+	HasLastCall bool `json:"has_last_call"`
+	New         bool `json:"new"`
+	Engaged     bool `json:"engaged"`
+	// Qualifying is the id of the newest call conversation inside the
+	// engaged window, "" when the member is not engaged.
+	Qualifying string `json:"qualifying"`
+}
+
+// Reason is the record's billing reason label.
+func (r *BillingRecord) Reason() string {
+	return BillingRow{New: r.New, Engaged: r.Engaged}.Reason()
+}
+
+// Record flattens a billing row.
+func (r BillingRow) Record() BillingRecord {
+	c := r.Member.Contact
+	rec := BillingRecord{
+		ContactID: c.ID, Name: c.Name, Email: c.Email, Employer: r.Member.Employer, ExternalID: c.ExternalID,
+		New: r.New, Engaged: r.Engaged,
+	}
+	if c.Registration != nil {
+		rec.Registration = c.Registration.Day
+	}
+	if r.LastCall != nil {
+		rec.LastCall, rec.HasLastCall = r.LastCall.Day, true
+	}
+	if r.Qualifying != nil {
+		rec.Qualifying = r.Qualifying.ConversationID
+	}
+	return rec
+}
+
+// BillingRecords is Billing as flat records, in the model's member order.
+func (m *Model) BillingRecords(month Month) ([]BillingRecord, error) {
+	rows, err := m.Billing(month)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]BillingRecord, len(rows))
+	for i := range rows {
+		out[i] = rows[i].Record()
+	}
+	return out, nil
 }

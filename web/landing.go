@@ -92,7 +92,7 @@ func (s *Server) landing(w http.ResponseWriter, _ *http.Request) {
 	}
 	d.Links = []landingLink{
 		{"/metrics", "/metrics", "Prometheus metrics, from the published snapshot"},
-		{"/billing.csv", billing, "billing cohort of a month (?month=YYYY-MM, default the previous month; employer=NAME, may repeat)"},
+		{"/billing.csv", billing, "billing cohort of a month (?month=YYYY-MM, default the previous month; employer=NAME, may repeat; live=true for the live computation of a frozen month)"},
 		{"/caseload.csv", "/caseload.csv", "one row per member with a session in the lookback (coach, employer, channels, lookback_days)"},
 		{"/participants.csv", "/participants.csv", "one row per enrolled participant (coach, employer, from, to: registration dates)"},
 		{"/sessions.csv", sessions, "one row per session in a date range (from, to required; coach, employer, channel)"},

@@ -230,45 +230,64 @@ func stampText(s *engagement.Stamp) string {
 	return dayString(s.Day)
 }
 
-func convID(s *engagement.Session) string {
-	if s == nil {
-		return ""
-	}
-	return s.ConversationID
-}
-
 // buildBilling is the cohort of SPEC.md 2.5 for ?month (default the
-// previous month), filtered by employer.
+// previous month), filtered by employer. A frozen month is served as it
+// was frozen (X-Billing-Frozen names when), unless ?live=true asks for the
+// live computation (X-Billing-Frozen: false, as always without saved
+// state). Live and frozen are rendered from the same flat records.
 func (s *Server) buildBilling(m *engagement.Model, q query, h http.Header) (table, string, error) {
 	month, err := q.month(engagement.MonthOf(m.Today).Prev())
 	if err != nil {
 		return table{}, "", err
 	}
-	if _, err := q.boolean("live"); err != nil {
+	live, err := q.boolean("live")
+	if err != nil {
 		return table{}, "", err
 	}
 	employers := q.set("employer")
-	all, err := m.Billing(month)
-	if err != nil {
-		return table{}, "", asBadRequest(err)
-	}
-	rows := all[:0] // Billing's result is ours: filter in place
-	for _, r := range all {
-		if match(employers, r.Member.Employer) {
-			rows = append(rows, r)
+	var rows []engagement.BillingRecord
+	frozen := "false"
+	if fb, ok := s.o.Source.(FrozenBilling); ok && !live {
+		if recs, at, ok := fb.FrozenBilling(month); ok {
+			frozen = at.Format(time.RFC3339)
+			// The frozen records are shared: filter into a new slice.
+			for _, r := range recs {
+				if match(employers, r.Employer) {
+					rows = append(rows, r)
+				}
+			}
+			rows = sortRows(rows, func(r *engagement.BillingRecord) rowKey {
+				return rowKey{employer: r.Employer, name: r.Name, id: r.ContactID}
+			})
 		}
 	}
-	sortByMember(s.memberOrder(m), rows, func(r *engagement.BillingRow) *engagement.Member { return r.Member })
-	// Nothing is frozen without saved state (SPEC.md 2.5): every answer is
-	// the live computation.
-	h.Set("X-Billing-Frozen", "false")
+	if frozen == "false" {
+		all, err := m.Billing(month)
+		if err != nil {
+			return table{}, "", asBadRequest(err)
+		}
+		live := all[:0] // Billing's result is ours: filter in place
+		for _, r := range all {
+			if match(employers, r.Member.Employer) {
+				live = append(live, r)
+			}
+		}
+		sortByMember(s.memberOrder(m), live, func(r *engagement.BillingRow) *engagement.Member { return r.Member })
+		rows = make([]engagement.BillingRecord, len(live))
+		for i := range live {
+			rows[i] = live[i].Record()
+		}
+	}
+	h.Set("X-Billing-Frozen", frozen)
 	return table{columns: BillingColumns, n: len(rows), row: func(i int, d []value) {
 		r := &rows[i]
-		c := r.Member.Contact
-		d[0], d[1], d[2], d[3] = str(c.ID), str(c.Name), str(c.Email), str(r.Member.Employer)
-		d[4], d[5] = str(stampText(c.Registration)), str(dayText(r.LastCall))
+		d[0], d[1], d[2], d[3] = str(r.ContactID), str(r.Name), str(r.Email), str(r.Employer)
+		d[4], d[5] = str(dayString(r.Registration)), str("")
+		if r.HasLastCall {
+			d[5] = str(dayString(r.LastCall))
+		}
 		d[6], d[7] = flag(r.New), flag(r.Engaged)
-		d[8], d[9] = str(c.ExternalID), str(convID(r.Qualifying))
+		d[8], d[9] = str(r.ExternalID), str(r.Qualifying)
 	}}, month.String(), nil
 }
 

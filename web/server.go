@@ -34,6 +34,15 @@ type Source interface {
 	Status() collector.Status
 }
 
+// FrozenBilling is implemented by a Source that keeps frozen billing months
+// (SPEC.md 2.5: collector.Exporter, with STATE_DIR): the records of a
+// frozen month, shared and not to be changed, and when it was frozen; ok
+// is false when the month is not frozen. A Source without it freezes
+// nothing.
+type FrozenBilling interface {
+	FrozenBilling(month engagement.Month) (records []engagement.BillingRecord, frozenAt time.Time, ok bool)
+}
+
 // Syncer runs the engagement sync (SPEC.md section 5). It returns
 // *engagement.BusyError while a run is going on.
 type Syncer interface {

@@ -1,0 +1,141 @@
+package collector_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/coaching/intercom_exporter/collector"
+	"github.com/coaching/intercom_exporter/engagement"
+	"github.com/coaching/intercom_exporter/intercom/intercomtest"
+)
+
+var february = engagement.Month{Year: 2026, Month: time.February}
+
+// The February cohort of the hand-made workspace (helpers_test.go), worked
+// out in TestGolden_SmallWorkspace: c1 registered 2026-01-10, engaged by
+// call 1002 on 2026-02-01; c2 registered (Enrolled Date) 2026-02-20, new,
+// and engaged by the same call.
+var februaryCohort = []engagement.BillingRecord{
+	{ContactID: "c1", Name: "Name c1", Email: "c1@example.com", Employer: "Acme",
+		Registration: engagement.DateDay(2026, 1, 10), LastCall: engagement.DateDay(2026, 2, 1), HasLastCall: true,
+		Engaged: true, Qualifying: "1002"},
+	{ContactID: "c2", Name: "Name c2", Email: "c2@example.com", Employer: "Globex",
+		Registration: engagement.DateDay(2026, 2, 20), LastCall: engagement.DateDay(2026, 2, 1), HasLastCall: true,
+		New: true, Engaged: true, Qualifying: "1002"},
+}
+
+// c4 (registered 2025-12-01, employer unknown) with a call on 2026-02-10,
+// recorded after the month was frozen.
+var c4Record = engagement.BillingRecord{ContactID: "c4", Name: "Name c4", Email: "c4@example.com", Employer: "unknown",
+	Registration: engagement.DateDay(2025, 12, 1), LastCall: engagement.DateDay(2026, 2, 10), HasLastCall: true,
+	Engaged: true, Qualifying: "2001"}
+
+const frozenFebruaryMetric = `
+# HELP intercom_billing_members Billing cohort of the previous calendar month by employer and reason (SPEC.md 2.5). Cached: recomputed every 15m0s from Intercom, not per scrape.
+# TYPE intercom_billing_members gauge
+intercom_billing_members{employer="Acme",month="2026-02",reason="engaged"} 1
+intercom_billing_members{employer="Acme",month="2026-02",reason="new"} 0
+intercom_billing_members{employer="Acme",month="2026-02",reason="new_and_engaged"} 0
+intercom_billing_members{employer="Globex",month="2026-02",reason="engaged"} 0
+intercom_billing_members{employer="Globex",month="2026-02",reason="new"} 0
+intercom_billing_members{employer="Globex",month="2026-02",reason="new_and_engaged"} 1
+`
+
+func liveRecords(t *testing.T, exp *collector.Exporter, mo engagement.Month) []engagement.BillingRecord {
+	t.Helper()
+	recs, err := exp.Model().BillingRecords(mo)
+	require.NoError(t, err)
+	return recs
+}
+
+// A closed month is frozen once more than BILLING_FREEZE_DAYS (5) days have
+// passed after its last day: February on 2026-03-06, not on 2026-03-05.
+// From then on its first computation is served, whatever changes later;
+// the live computation stays available; and it survives a restart.
+func TestFrozenBilling_FirstComputationAfterTheFreezeDaysIsKeptAcrossARestart(t *testing.T) {
+	ws := smallWorkspace()
+	srv := startFake(t, ws, intercomtest.Options{})
+	e := newEnv(srv)
+	e["STATE_DIR"] = t.TempDir()
+	clk := &clock{t: time.Date(2026, 3, 5, 23, 59, 0, 0, time.UTC)}
+	exp := newExporter(t, e, clk.Now, nil)
+
+	require.NoError(t, exp.Refresh(context.Background()))
+	_, _, ok := exp.FrozenBilling(february)
+	assert.False(t, ok, "2026-03-05 is 5 days after 2026-02-28: not yet frozen")
+
+	clk.Add(time.Minute) // 2026-03-06 00:00
+	require.NoError(t, exp.Refresh(context.Background()))
+	recs, frozenAt, ok := exp.FrozenBilling(february)
+	require.True(t, ok, "2026-03-06 is 6 days after: frozen")
+	assert.Equal(t, time.Date(2026, 3, 6, 0, 0, 0, 0, time.UTC), frozenAt)
+	assert.Equal(t, februaryCohort, recs)
+	assert.NoError(t, testutil.CollectAndCompare(exp, strings.NewReader(frozenFebruaryMetric), "intercom_billing_members"))
+
+	// A February call of c4 recorded later: live, c4 is engaged; the
+	// frozen cohort and the metric do not change.
+	c := conversation("2001", "closed", "Phone", "101", unix(2026, 2, 10, 9), "c4")
+	c.UpdatedAt = clk.Now().Unix() + 60
+	ws.AddConversation(c)
+	clk.Add(15 * time.Minute)
+	require.NoError(t, exp.Refresh(context.Background()))
+	assert.ElementsMatch(t, append(append([]engagement.BillingRecord(nil), februaryCohort...), c4Record), liveRecords(t, exp, february))
+	recs, at2, ok := exp.FrozenBilling(february)
+	require.True(t, ok)
+	assert.Equal(t, februaryCohort, recs)
+	assert.Equal(t, frozenAt, at2)
+	assert.NoError(t, testutil.CollectAndCompare(exp, strings.NewReader(frozenFebruaryMetric), "intercom_billing_members"))
+	exp.FlushState()
+
+	// After a restart: the same frozen cohort, before and after a refresh.
+	again := newExporter(t, e, clk.Now, nil)
+	again.Restore()
+	recs, at3, ok := again.FrozenBilling(february)
+	require.True(t, ok)
+	assert.Equal(t, februaryCohort, recs)
+	assert.True(t, frozenAt.Equal(at3))
+	assert.NoError(t, testutil.CollectAndCompare(again, strings.NewReader(frozenFebruaryMetric), "intercom_billing_members"))
+	clk.Add(15 * time.Minute)
+	require.NoError(t, again.Refresh(context.Background()))
+	recs, _, ok = again.FrozenBilling(february)
+	require.True(t, ok)
+	assert.Equal(t, februaryCohort, recs)
+	assert.NoError(t, testutil.CollectAndCompare(again, strings.NewReader(frozenFebruaryMetric), "intercom_billing_members"))
+	assert.Contains(t, liveRecords(t, again, february), c4Record, "the live computation is still there")
+
+	// Without STATE_DIR nothing is frozen: the metric is the live cohort.
+	delete(e, "STATE_DIR")
+	stateless := newExporter(t, e, clk.Now, nil)
+	require.NoError(t, stateless.Refresh(context.Background()))
+	_, _, ok = stateless.FrozenBilling(february)
+	assert.False(t, ok)
+	assert.Contains(t, exposition(t, stateless), `intercom_billing_members{employer="unknown",month="2026-02",reason="engaged"} 1`+"\n")
+}
+
+// A month missed while the exporter was stopped is frozen when it starts
+// again (the first computation it can make), as long as its engaged window
+// is in the data.
+func TestFrozenBilling_CatchesUpMonthsSinceTheLastFrozenOne(t *testing.T) {
+	srv := startFake(t, smallWorkspace(), intercomtest.Options{})
+	e := newEnv(srv)
+	e["STATE_DIR"] = t.TempDir()
+	clk := &clock{t: time.Date(2026, 2, 20, 12, 0, 0, 0, time.UTC)}
+	exp := newExporter(t, e, clk.Now, nil)
+	require.NoError(t, exp.Refresh(context.Background()))
+	_, _, ok := exp.FrozenBilling(engagement.Month{Year: 2026, Month: time.January})
+	require.True(t, ok, "January frozen on 2026-02-20")
+
+	clk.Add(60 * 24 * time.Hour) // 2026-04-21: February and March are both due
+	require.NoError(t, exp.Refresh(context.Background()))
+	for _, mo := range []time.Month{time.February, time.March} {
+		_, at, ok := exp.FrozenBilling(engagement.Month{Year: 2026, Month: mo})
+		assert.True(t, ok, "%s frozen", mo)
+		assert.Equal(t, clk.Now(), at)
+	}
+}
