@@ -161,6 +161,16 @@ func (e *Exporter) Status() Status {
 // ErrRefreshBusy is returned by TryRefresh while another refresh runs.
 var ErrRefreshBusy = errors.New("a refresh is already running")
 
+// ErrIntercom is wrapped by the error of a sync that did not run because
+// reading Intercom first failed (the refresh before it, or the attribute
+// check): an upstream failure, not an internal one.
+var ErrIntercom = errors.New("reading Intercom failed")
+
+// intercomError marks an error as ErrIntercom, keeping its message.
+type intercomError struct{ error }
+
+func (e intercomError) Unwrap() []error { return []error{e.error, ErrIntercom} }
+
 // Refresh reads Intercom once and, if the read is complete, publishes it.
 // It waits for a refresh already running to finish first.
 func (e *Exporter) Refresh(ctx context.Context) error {
@@ -339,12 +349,12 @@ func (e *Exporter) sync(ctx context.Context, mode engagement.Mode, started time.
 	failed := engagement.Summary{Mode: mode, Result: engagement.ResultFailed, Started: started}
 	snap, err := e.fresh(ctx, FreshFor)
 	if err != nil {
-		return failed, fmt.Errorf("sync not run: reading Intercom first failed: %w", err)
+		return failed, intercomError{fmt.Errorf("sync not run: reading Intercom first failed: %w", err)}
 	}
 	failed.DataTimestamp = snap.model.Now
 	attrs, err := e.client.ListDataAttributes(ctx, "contact")
 	if err != nil {
-		return failed, fmt.Errorf("sync not run: checking the contact attributes failed: %w", err)
+		return failed, intercomError{fmt.Errorf("sync not run: checking the contact attributes failed: %w", err)}
 	}
 	infos := make([]engagement.AttributeInfo, 0, len(attrs))
 	for _, a := range attrs {

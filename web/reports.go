@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coaching/intercom_exporter/collector"
 	"github.com/coaching/intercom_exporter/engagement"
 )
 
@@ -37,7 +38,7 @@ func (s *Server) reports() []report {
 		{"billing", []string{"month", "employer", "live"}, s.buildBilling},
 		{"caseload", []string{"coach", "employer", "channels", "lookback_days"}, s.buildCaseload},
 		{"participants", []string{"coach", "employer", "from", "to"}, s.buildParticipants},
-		{"sessions", []string{"from", "to", "coach", "employer", "channel"}, buildSessions},
+		{"sessions", []string{"from", "to", "coach", "employer", "channel"}, s.buildSessions},
 	}
 }
 
@@ -146,11 +147,14 @@ func sortRows[T any](rows []T, key func(*T) rowKey) []T {
 }
 
 // memberOrder ranks every member of one model by employer, name and id,
-// so that member reports sort on an integer. It is computed once per
-// model: a 50,000-row file is then sorted in milliseconds.
+// so that member reports sort on an integer, and knows the model's coach
+// and employer labels (of members and sessions alike), which the filters
+// are checked against. It is computed once per model: a 50,000-row file is
+// then sorted in milliseconds.
 type memberOrder struct {
-	m    *engagement.Model
-	rank map[*engagement.Member]int32
+	m                  *engagement.Model
+	rank               map[*engagement.Member]int32
+	coaches, employers map[string]bool
 }
 
 // orderCacheSize keeps the orders of the current model and the one before
@@ -174,15 +178,56 @@ func (s *Server) memberOrder(m *engagement.Model) *memberOrder {
 		members[i] = &m.Members[i]
 	}
 	members = sortRows(members, func(mem **engagement.Member) rowKey { return memberKey(*mem) })
-	o := &memberOrder{m: m, rank: make(map[*engagement.Member]int32, len(members))}
+	o := &memberOrder{m: m, rank: make(map[*engagement.Member]int32, len(members)),
+		coaches: map[string]bool{}, employers: map[string]bool{}}
 	for i, mem := range members {
 		o.rank[mem] = int32(i)
+		o.coaches[mem.Coach], o.employers[mem.Employer] = true, true
+	}
+	for i := range m.Sessions {
+		se := &m.Sessions[i]
+		o.coaches[se.Coach], o.employers[m.SessionEmployer(se)] = true, true
 	}
 	s.orders = append([]*memberOrder{o}, s.orders...)
 	if len(s.orders) > orderCacheSize {
 		s.orders = s.orders[:orderCacheSize]
 	}
 	return o
+}
+
+// labelFilter reads a coach or employer filter (name is "coach" or
+// "employer"; nil when absent) and refuses a value that is the label of no
+// member or session of the model, nor known to extra (nil for none): a
+// typo would otherwise answer an empty 200. A known value with no rows in
+// the chosen period is a true empty answer.
+func (o *memberOrder) labelFilter(q query, name string, extra func(string) bool) (map[string]bool, error) {
+	known, plural := o.coaches, "coaches"
+	if name == "employer" {
+		known, plural = o.employers, "employers"
+	}
+	for _, raw := range q.v[name] {
+		v := strings.TrimSpace(raw)
+		switch {
+		case known[v] || (extra != nil && extra(v)):
+		case name == "employer" && v == collector.OtherEmployer:
+			return nil, badf("employer %q is not an employer: the metrics merge the employers with the fewest members into it "+
+				"(MAX_SERIES_PER_FAMILY); filter on the employers themselves, as spelled in /caseload.csv", v)
+		default:
+			return nil, badf("unknown %s %q: %s are spelled as the %s label of the metrics (case matters); "+
+				"see /caseload.csv or intercom_caseload_members", name, v, plural, name)
+		}
+	}
+	return q.set(name), nil
+}
+
+// filters reads the coach and employer filters of m's reports.
+func (s *Server) filters(m *engagement.Model, q query) (coaches, employers map[string]bool, err error) {
+	o := s.memberOrder(m)
+	if coaches, err = o.labelFilter(q, "coach", nil); err != nil {
+		return nil, nil, err
+	}
+	employers, err = o.labelFilter(q, "employer", nil)
+	return coaches, employers, err
 }
 
 // sortByMember orders rows (one per member) by the member order of m.
@@ -244,22 +289,31 @@ func (s *Server) buildBilling(m *engagement.Model, q query, h http.Header) (tabl
 	if err != nil {
 		return table{}, "", err
 	}
-	employers := q.set("employer")
+	var recs []engagement.BillingRecord
+	frozenAt, isFrozen := time.Time{}, false
+	if fb, ok := s.o.Source.(FrozenBilling); ok && !live {
+		recs, frozenAt, isFrozen = fb.FrozenBilling(month)
+	}
+	// A frozen month also knows the employers it was frozen with.
+	employers, err := s.memberOrder(m).labelFilter(q, "employer", func(e string) bool {
+		return slices.ContainsFunc(recs, func(r engagement.BillingRecord) bool { return r.Employer == e })
+	})
+	if err != nil {
+		return table{}, "", err
+	}
 	var rows []engagement.BillingRecord
 	frozen := "false"
-	if fb, ok := s.o.Source.(FrozenBilling); ok && !live {
-		if recs, at, ok := fb.FrozenBilling(month); ok {
-			frozen = at.Format(time.RFC3339)
-			// The frozen records are shared: filter into a new slice.
-			for _, r := range recs {
-				if match(employers, r.Employer) {
-					rows = append(rows, r)
-				}
+	if isFrozen {
+		frozen = frozenAt.Format(time.RFC3339)
+		// The frozen records are shared: filter into a new slice.
+		for _, r := range recs {
+			if match(employers, r.Employer) {
+				rows = append(rows, r)
 			}
-			rows = sortRows(rows, func(r *engagement.BillingRecord) rowKey {
-				return rowKey{employer: r.Employer, name: r.Name, id: r.ContactID}
-			})
 		}
+		rows = sortRows(rows, func(r *engagement.BillingRecord) rowKey {
+			return rowKey{employer: r.Employer, name: r.Name, id: r.ContactID}
+		})
 	}
 	if frozen == "false" {
 		all, err := m.Billing(month)
@@ -301,7 +355,10 @@ func (s *Server) buildCaseload(m *engagement.Model, q query, _ http.Header) (tab
 	if err != nil {
 		return table{}, "", err
 	}
-	coaches, employers := q.set("coach"), q.set("employer")
+	coaches, employers, err := s.filters(m, q)
+	if err != nil {
+		return table{}, "", err
+	}
 	all := m.Caseload(days)
 	rows := all[:0]
 	for _, r := range all {
@@ -326,7 +383,10 @@ func (s *Server) buildParticipants(m *engagement.Model, q query, _ http.Header) 
 	if err != nil {
 		return table{}, "", err
 	}
-	coaches, employers := q.set("coach"), q.set("employer")
+	coaches, employers, err := s.filters(m, q)
+	if err != nil {
+		return table{}, "", err
+	}
 	all := m.Participants()
 	rows := all[:0]
 	for _, r := range all {
@@ -350,7 +410,7 @@ func (s *Server) buildParticipants(m *engagement.Model, q query, _ http.Header) 
 
 // buildSessions is one row per session in [from, to], which must lie in the
 // data window.
-func buildSessions(m *engagement.Model, q query, _ http.Header) (table, string, error) {
+func (s *Server) buildSessions(m *engagement.Model, q query, _ http.Header) (table, string, error) {
 	from, to, hasFrom, hasTo, err := q.dayRange()
 	if err != nil {
 		return table{}, "", err
@@ -372,7 +432,10 @@ func buildSessions(m *engagement.Model, q query, _ http.Header) (table, string, 
 	if err != nil {
 		return table{}, "", err
 	}
-	coaches, employers := q.set("coach"), q.set("employer")
+	coaches, employers, err := s.filters(m, q)
+	if err != nil {
+		return table{}, "", err
+	}
 	var rows []*engagement.Session
 	for _, s := range m.SessionsBetween(from, to) {
 		if match(coaches, s.Coach) && match(employers, m.SessionEmployer(s)) && (chans == nil || chans[s.Channel]) {

@@ -131,7 +131,7 @@ func TestReports_EveryColumnAndFilter(t *testing.T) {
 		{"billing one employer", "/billing.csv?employer=Beta+Ltd", BillingColumns, pick(billingOctober, 3)},
 		{"billing employers are OR", "/billing.csv?month=2026-11&employer=unknown&employer=Beta%20Ltd", BillingColumns, pick(billingNovember, 3)},
 		{"billing employer filter is trimmed", "/billing.csv?employer=%20Acme%20", BillingColumns, pick(billingOctober, 0, 1, 2)},
-		{"billing unknown employer has no rows", "/billing.csv?employer=Nobody", BillingColumns, nil},
+		{"billing known employer without rows in the month", "/billing.csv?month=2026-10&employer=unknown", BillingColumns, nil},
 		{"billing live accepted", "/billing.csv?live=true", BillingColumns, billingOctober},
 
 		{"caseload", "/caseload.csv", CaseloadColumns, caseloadAll},
@@ -294,7 +294,7 @@ func TestReports_JSONFormatHasTheSameRowsTyped(t *testing.T) {
 		}
 	}
 	// No rows is an empty array, not null.
-	r = get(t, h, "/billing.csv?format=json&employer=Nobody")
+	r = get(t, h, "/billing.csv?format=json&month=2026-10&employer=unknown")
 	if strings.TrimSpace(r.body) != "[\n]" {
 		t.Errorf("empty JSON = %q", r.body)
 	}
@@ -511,5 +511,66 @@ func TestDayString_MatchesEngagement(t *testing.T) {
 		if got, want := dayString(d), d.String(); got != want {
 			t.Errorf("dayString(%d) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+func TestReports_UnknownCoachOrEmployerIs400(t *testing.T) {
+	h := newTestServer(t).Handler()
+	for _, tc := range []struct{ target, reason string }{
+		{"/billing.csv?employer=Nope", `unknown employer "Nope": employers are spelled as the employer label of the metrics (case matters)`},
+		{"/billing.csv?employer=Acme&employer=acme", `unknown employer "acme"`},
+		{"/billing.csv?month=2026-11&employer=Nope&live=true", `unknown employer "Nope"`},
+		{"/caseload.csv?coach=alice%20coach", `unknown coach "alice coach": coaches are spelled as the coach label of the metrics (case matters); see /caseload.csv`},
+		{"/caseload.csv?employer=Nope", `unknown employer "Nope"`},
+		{"/participants.csv?coach=Nobody", `unknown coach "Nobody"`},
+		{"/participants.csv?employer=Beta", `unknown employer "Beta"`},
+		{"/sessions.csv?from=2026-10-01&to=2026-11-10&coach=Carol", `unknown coach "Carol"`},
+		{"/sessions.csv?from=2026-10-01&to=2026-11-10&employer=ACME", `unknown employer "ACME"`},
+		{"/caseload.csv?employer=(other)", `employer "(other)" is not an employer: the metrics merge the employers with the fewest members into it`},
+		{"/billing.csv?employer=%28other%29", `employer "(other)" is not an employer`},
+	} {
+		r := get(t, h, tc.target)
+		if r.code != http.StatusBadRequest || !strings.Contains(r.body, tc.reason) || strings.Count(r.body, "\n") != 1 {
+			t.Errorf("%s: %d %q, want 400 with %q", tc.target, r.code, r.body, tc.reason)
+		}
+	}
+	// Known values with no rows in the period are a true empty answer.
+	for _, target := range []string{
+		"/sessions.csv?from=2026-11-10&to=2026-11-10&coach=Bob+Coach",
+		"/participants.csv?from=2026-11-10&employer=Beta+Ltd",
+	} {
+		if r := get(t, h, target); r.code != http.StatusOK || strings.Count(r.body, "\n") != 1 {
+			t.Errorf("%s: %d %q, want 200 with the header row only", target, r.code, r.body)
+		}
+	}
+}
+
+func TestReports_FilterLabelsIncludeThoseOfSessions(t *testing.T) {
+	data := fixtureData()
+	data.Admins = append(data.Admins, engagement.Admin{ID: "a3", Name: "Cara Coach"})
+	data.Contacts[4].Employer = "Gamma" // c5: no member is "unknown" any more
+	data.Conversations = append(data.Conversations,
+		engagement.Conversation{ID: "115", CreatedAt: utcAt(11, 8, 9), State: "closed", Channel: "Phone", AdminID: "a3", ContactIDs: []string{"c3"}},
+		engagement.Conversation{ID: "116", CreatedAt: utcAt(11, 8, 10), State: "closed", Channel: "Phone", AdminID: "a1"})
+	cfg := fixtureConfig()
+	cfg.MemberCoach = engagement.MemberCoachOwner
+	m := engagement.Build(data, cfg, fixtureNow)
+	for _, mem := range m.Members {
+		if mem.Coach == "Cara Coach" || mem.Employer == engagement.UnknownEmployer {
+			t.Fatalf("fixture: member %s has coach %q employer %q; want them only on sessions", mem.Contact.ID, mem.Coach, mem.Employer)
+		}
+	}
+	h := newTestServer(t, func(o *Options) { o.Source = newSource(m) }).Handler()
+	for target, want := range map[string]string{
+		"/sessions.csv?from=2026-11-01&to=2026-11-10&coach=Cara+Coach": "115,",
+		"/sessions.csv?from=2026-11-01&to=2026-11-10&employer=unknown": "116,",
+	} {
+		if r := get(t, h, target); r.code != http.StatusOK || !strings.Contains(r.body, want) {
+			t.Errorf("%s: %d %q, want 200 with session %s", target, r.code, r.body, want)
+		}
+	}
+	// The coach of sessions only is known to the member reports too: no rows.
+	if r := get(t, h, "/caseload.csv?coach=Cara+Coach"); r.code != http.StatusOK || strings.Count(r.body, "\n") != 1 {
+		t.Errorf("caseload of a session-only coach: %d %q", r.code, r.body)
 	}
 }

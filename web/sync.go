@@ -8,7 +8,9 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/coaching/intercom_exporter/collector"
 	"github.com/coaching/intercom_exporter/engagement"
+	"github.com/coaching/intercom_exporter/intercom"
 )
 
 // syncHandler serves POST /sync (SPEC.md section 4): 404 when the sync is
@@ -67,10 +69,13 @@ func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
 }
 
 // syncFailure maps an error from a sync that did not run to a status and
-// a one-line reason.
+// a one-line reason: 409 busy, 404 off, 504 past a deadline, 502 when
+// Intercom failed (unreachable, an error answer, the refresh before the
+// sync, blocked attributes), 500 only for anything else.
 func syncFailure(err error) (int, syncError) {
 	var busy *engagement.BusyError
 	var attrs *engagement.AttributesError
+	var api *intercom.APIError
 	switch {
 	case errors.As(err, &busy):
 		body := syncError{Error: oneLine(err.Error())}
@@ -84,6 +89,8 @@ func syncFailure(err error) (int, syncError) {
 		return http.StatusBadGateway, syncError{Error: oneLine(err.Error())}
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout, syncError{Error: oneLine(err.Error())}
+	case errors.Is(err, collector.ErrIntercom), errors.As(err, &api):
+		return http.StatusBadGateway, syncError{Error: oneLine(err.Error())}
 	}
 	return http.StatusInternalServerError, syncError{Error: oneLine(err.Error())}
 }

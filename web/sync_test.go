@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coaching/intercom_exporter/collector"
 	"github.com/coaching/intercom_exporter/engagement"
+	"github.com/coaching/intercom_exporter/intercom"
 )
 
 func postSync(t *testing.T, s *Server, target string, header ...string) response {
@@ -72,8 +75,14 @@ func TestSync_ErrorsMapToStatusWithOneLineJSONReason(t *testing.T) {
 		{name: "off", err: engagement.ErrOff, code: http.StatusNotFound, reason: "SYNC_MODE=off"},
 		{name: "attributes missing", err: &engagement.AttributesError{Problems: []string{"attribute \"Engagement Status\" does not exist"}},
 			code: http.StatusBadGateway, reason: "engagement sync blocked: attribute"},
-		{name: "other", err: errors.New("refresh before the sync failed:\nIntercom answered 500"), code: http.StatusInternalServerError,
-			reason: "refresh before the sync failed: Intercom answered 500"},
+		{name: "refresh failed", err: fmt.Errorf("sync not run: %w", fmt.Errorf("refresh:\n%w", collector.ErrIntercom)),
+			code: http.StatusBadGateway, reason: "sync not run: refresh: reading Intercom failed"},
+		{name: "intercom answered an error", err: fmt.Errorf("sync: %w", &intercom.APIError{Method: "GET", Endpoint: "/admins", Status: 500}),
+			code: http.StatusBadGateway, reason: "sync: "},
+		{name: "deadline", err: fmt.Errorf("sync: %w", context.DeadlineExceeded), code: http.StatusGatewayTimeout,
+			reason: "context deadline exceeded"},
+		{name: "internal", err: errors.New("planning failed:\nan index is out of range"), code: http.StatusInternalServerError,
+			reason: "planning failed: an index is out of range"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
