@@ -46,7 +46,9 @@ step() { echo "==> $*"; }
 free_port() {
   local p
   for _ in $(seq 1 100); do
-    p=$((20000 + RANDOM % 40000))
+    # Below 32768, outside Linux's ephemeral range, so that a port picked here
+    # is not handed to some :0 listener (the demo's fake Intercom) meanwhile.
+    p=$((20000 + RANDOM % 12000))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       echo "$p"
       return 0
