@@ -48,19 +48,16 @@ func bigModel(tag string, rows int, now time.Time) *engagement.Model {
 // carries that model's tag, and the row count is that model's.
 //
 // Under -race every memory access is checked and one 50,000-row file costs
-// about half a CPU second, so 50 clients could not finish within the ~10 s
-// budget on two cores: the race run uses 10,000-row files (same clients,
-// same swapping, same checks), and the figures come from the plain run.
+// about half a CPU second: each client then pulls about once (requests
+// start only within pullFor), which still puts 50 full files in flight
+// across the model swaps.
 func TestLoad_ConcurrentBillingWhileModelsSwap(t *testing.T) {
 	if testing.Short() {
 		t.Skip("load test skipped with -short")
 	}
 	const clients = 50
 	const pullFor = 3 * time.Second // new requests start until then
-	rowsA := 50_000
-	if raceEnabled {
-		rowsA = 10_000
-	}
+	const rowsA = 50_000
 	rowsB := rowsA - 1_000
 	type gen struct {
 		tag  string
