@@ -95,6 +95,10 @@ func (s span) or(o span) span  { return span{min(s.lo, o.lo), max(s.hi, o.hi)} }
 type compiled[T any] struct {
 	match func(*T) bool
 	span  span
+	// ids, when not nil, holds every id a match can have (an "id = x" or
+	// "id IN [...]" filter): the search looks those records up instead of
+	// scanning the index, as a real database would.
+	ids []string
 }
 
 // compileQuery parses and compiles a search query.
@@ -141,10 +145,14 @@ func compileNode[T any](m *model[T], raw json.RawMessage, depth int) (compiled[T
 	}
 	if op == "AND" {
 		sp := everything
+		var ids []string
 		for _, p := range parts {
 			sp = sp.and(p.span)
+			if ids == nil && p.ids != nil {
+				ids = p.ids // any one restriction bounds an AND
+			}
 		}
-		return compiled[T]{span: sp, match: func(r *T) bool {
+		return compiled[T]{span: sp, ids: ids, match: func(r *T) bool {
 			for _, p := range parts {
 				if !p.match(r) {
 					return false
@@ -154,10 +162,16 @@ func compileNode[T any](m *model[T], raw json.RawMessage, depth int) (compiled[T
 		}}, nil
 	}
 	sp := span{math.MaxInt64, math.MinInt64} // empty OR matches nothing
+	ids := []string{}
 	for _, p := range parts {
 		sp = sp.or(p.span)
+		if ids != nil && p.ids != nil {
+			ids = append(ids, p.ids...)
+		} else {
+			ids = nil // one unrestricted branch leaves the OR unrestricted
+		}
 	}
-	return compiled[T]{span: sp, match: func(r *T) bool {
+	return compiled[T]{span: sp, ids: ids, match: func(r *T) bool {
 		for _, p := range parts {
 			if p.match(r) {
 				return true
@@ -194,7 +208,11 @@ func compileFilter[T any](m *model[T], n map[string]json.RawMessage, op string) 
 	}
 	switch f.kind {
 	case kindString:
-		return compileString(f, name, op, raw, unsupported)
+		c, err := compileString(f, name, op, raw, unsupported)
+		if err == nil && name == "id" {
+			c.ids = idValues(op, raw)
+		}
+		return c, err
 	case kindBool:
 		return compileBool(f, name, op, raw, unsupported)
 	case kindInt, kindDate:
@@ -495,4 +513,41 @@ func truncateJSON(raw json.RawMessage) string {
 		return string(raw[:40]) + "..."
 	}
 	return string(raw)
+}
+
+// idValues are the ids an "id" filter can match, nil when it can match
+// others (!=, NIN, prefixes).
+func idValues(op string, raw json.RawMessage) []string {
+	one := func(v json.RawMessage) (string, bool) {
+		var s string
+		if json.Unmarshal(v, &s) == nil {
+			return s, true
+		}
+		var n json.Number
+		if json.Unmarshal(v, &n) == nil {
+			return n.String(), true
+		}
+		return "", false
+	}
+	switch op {
+	case "=":
+		if s, ok := one(raw); ok {
+			return []string{s}
+		}
+	case "IN":
+		var vs []json.RawMessage
+		if json.Unmarshal(raw, &vs) != nil {
+			return nil
+		}
+		ids := make([]string, 0, len(vs))
+		for _, v := range vs {
+			s, ok := one(v)
+			if !ok {
+				return nil
+			}
+			ids = append(ids, s)
+		}
+		return ids
+	}
+	return nil
 }

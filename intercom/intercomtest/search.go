@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -129,8 +130,22 @@ type pageResult struct {
 // runSearch serves one page from an index ordered by (updated_at, id). Only
 // the part of the index inside the query's updated_at span is visited, from
 // the cursor on; the total is counted once per query and workspace version.
-func runSearch[T any](w *Workspace, ix *sortedIndex, key func(int32) orderKey, rec func(int32) *T, q compiled[T], req searchRequest, kind string) pageResult {
+func runSearch[T any](w *Workspace, ix *sortedIndex, key func(int32) orderKey, rec func(int32) *T, lookup func(string) (int32, bool), q compiled[T], req searchRequest, kind string) pageResult {
 	order := ix.order
+	if q.ids != nil {
+		// Look the ids up and walk just those, in index order: the same
+		// pages as the scan would give, without visiting every record.
+		order = make([]int32, 0, len(q.ids))
+		seen := make(map[int32]bool, len(q.ids))
+		for _, id := range q.ids {
+			if i, ok := lookup(id); ok && !seen[i] {
+				seen[i] = true
+				order = append(order, i)
+			}
+		}
+		slices.SortFunc(order, func(a, b int32) int { return key(a).cmp(key(b)) })
+		ix = &sortedIndex{order: order}
+	}
 	start := 0
 	if q.span.lo != math.MinInt64 {
 		lo := q.span.lo
@@ -355,7 +370,7 @@ func (w *Workspace) searchConversations(body []byte) ([]byte, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	res := runSearch(w, &w.convIndex, w.convKey, func(i int32) *convRec { return &w.convs[i] }, q, req, "conversations")
+	res := runSearch(w, &w.convIndex, w.convKey, func(i int32) *convRec { return &w.convs[i] }, w.convIndexOf, q, req, "conversations")
 	out := conversationListJSON{
 		Type:          "conversation.list",
 		Conversations: make([]conversationJSON, len(res.items)),
@@ -379,7 +394,10 @@ func (w *Workspace) searchContacts(body []byte) ([]byte, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	res := runSearch(w, &w.contactIndex, w.contactKey, func(i int32) *intercom.Contact { return &w.contacts[i].c }, q, req, "contacts")
+	res := runSearch(w, &w.contactIndex, w.contactKey, func(i int32) *intercom.Contact { return &w.contacts[i].c }, func(id string) (int32, bool) {
+		i, ok := w.contactByID[id]
+		return i, ok
+	}, q, req, "contacts")
 	out := contactListJSON{
 		Type:       "list",
 		Data:       make([]contactJSON, len(res.items)),

@@ -421,3 +421,45 @@ func TestSearchConversations_ShapeOfAConversation(t *testing.T) {
 	assert.JSONEq(t, `{}`, string(second["custom_attributes"]), "no channel: no key")
 	assert.JSONEq(t, `true`, string(second["open"]))
 }
+
+// TestSearchContacts_IDListPagesLikeAScan: an "id IN" search (looked up,
+// not scanned) pages through exactly the listed live contacts, once each,
+// also inside an AND with another filter; unknown and deleted ids match
+// nothing.
+func TestSearchContacts_IDListPagesLikeAScan(t *testing.T) {
+	ws := Generate(GenerateOptions{Seed: 3, Participants: 600, Conversations: -1, Now: genNow})
+	all := ws.Contacts()
+	var ids []string
+	for i := 0; i < len(all); i += 2 {
+		ids = append(ids, all[i].ID)
+	}
+	ws.DeleteContact(ids[5])
+	ids = append(ids, "no-such-contact", ids[7]) // unknown, and listed twice
+	want := map[string]bool{}
+	for _, id := range ids {
+		if _, ok := ws.Contact(id); ok {
+			want[id] = true
+		}
+	}
+	s := startServer(t, ws, Options{})
+	for _, q := range []any{
+		filter("id", "IN", ids),
+		group("AND", filter("id", "IN", ids), filter("updated_at", ">", 1)),
+	} {
+		got := map[string]bool{}
+		after := ""
+		for {
+			p := searchContacts(t, s, q, 150, after)
+			assert.Equal(t, len(want), p.TotalCount)
+			for _, c := range p.Data {
+				assert.False(t, got[c.ID], "contact %s returned twice", c.ID)
+				got[c.ID] = true
+			}
+			if p.Pages.Next == nil {
+				break
+			}
+			after = p.Pages.Next.StartingAfter
+		}
+		assert.Equal(t, want, got)
+	}
+}
