@@ -39,6 +39,8 @@ const FreshFor = time.Minute
 // Exporter reads Intercom, publishes snapshots and runs the sync. It is a
 // prometheus.Collector, and the web side's Source and Syncer.
 type Exporter struct {
+	// live shares gathers of the live metrics among concurrent scrapes.
+	live   liveGathers
 	cfg    *config.Config
 	ecfg   engagement.Config
 	log    *slog.Logger

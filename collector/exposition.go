@@ -3,6 +3,7 @@ package collector
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -77,23 +78,11 @@ func (e *Exporter) MetricsHandler(g prometheus.Gatherer, opts promhttp.HandlerOp
 			uncached.ServeHTTP(w, r)
 			return
 		}
-		mfs, err := g.Gather()
+		live, err := e.live.get(g, format)
 		if err != nil {
 			log.Error("gathering metrics failed", "err", err)
 			http.Error(w, "An error has occurred while gathering metrics:\n\n"+err.Error(), http.StatusInternalServerError)
 			return
-		}
-		var live bytes.Buffer
-		enc := expfmt.NewEncoder(&live, format)
-		for _, mf := range mfs {
-			if err := enc.Encode(mf); err != nil {
-				log.Error("encoding metrics failed", "err", err)
-				http.Error(w, "An error has occurred while encoding metrics: "+err.Error(), http.StatusInternalServerError)
-				return
-			}
-		}
-		if c, ok := enc.(expfmt.Closer); ok {
-			_ = c.Close() // OpenMetrics' final "# EOF", after every family
 		}
 		var rep *encoded
 		if s := e.snap.Load(); s != nil {
@@ -113,18 +102,14 @@ func (e *Exporter) MetricsHandler(g prometheus.Gatherer, opts promhttp.HandlerOp
 			if rep != nil {
 				_, _ = w.Write(rep.gz)
 			}
-			zw := gzipWriters.Get().(*gzip.Writer)
-			zw.Reset(w)
-			_, _ = zw.Write(live.Bytes())
-			_ = zw.Close()
-			gzipWriters.Put(zw)
+			_, _ = w.Write(live.gzipped())
 			return
 		}
 		if rep != nil {
-			h.Set("Content-Length", strconv.Itoa(len(rep.plain)+live.Len()))
+			h.Set("Content-Length", strconv.Itoa(len(rep.plain)+len(live.plain)))
 			_, _ = w.Write(rep.plain)
 		}
-		_, _ = w.Write(live.Bytes())
+		_, _ = w.Write(live.plain)
 	})
 }
 
@@ -178,4 +163,75 @@ func acceptsGzip(header string) bool {
 		return true
 	}
 	return false
+}
+
+// liveGathers shares one gather of the live metrics (health, go_*,
+// process_*) among the scrapes that arrive while it runs: 50 scrapers at
+// once cost a few gathers, not 50, and no scrape gets values older than
+// its own arrival.
+type liveGathers struct {
+	mu       sync.Mutex
+	inflight map[expfmt.Format]*liveGather
+}
+
+type liveGather struct {
+	done   chan struct{}
+	plain  []byte
+	err    error
+	gzOnce sync.Once
+	gz     []byte
+}
+
+func (l *liveGathers) get(g prometheus.Gatherer, format expfmt.Format) (*liveGather, error) {
+	l.mu.Lock()
+	if c, ok := l.inflight[format]; ok {
+		l.mu.Unlock()
+		<-c.done
+		return c, c.err
+	}
+	c := &liveGather{done: make(chan struct{})}
+	if l.inflight == nil {
+		l.inflight = map[expfmt.Format]*liveGather{}
+	}
+	l.inflight[format] = c
+	l.mu.Unlock()
+
+	c.plain, c.err = encodeLive(g, format)
+	l.mu.Lock()
+	delete(l.inflight, format)
+	l.mu.Unlock()
+	close(c.done)
+	return c, c.err
+}
+
+func encodeLive(g prometheus.Gatherer, format expfmt.Format) ([]byte, error) {
+	mfs, err := g.Gather()
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	enc := expfmt.NewEncoder(&buf, format)
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			return nil, fmt.Errorf("encoding metrics: %w", err)
+		}
+	}
+	if c, ok := enc.(expfmt.Closer); ok {
+		_ = c.Close() // OpenMetrics' final "# EOF", after every family
+	}
+	return buf.Bytes(), nil
+}
+
+// gzipped is the live part as one gzip member, compressed once per gather.
+func (c *liveGather) gzipped() []byte {
+	c.gzOnce.Do(func() {
+		var buf bytes.Buffer
+		zw := gzipWriters.Get().(*gzip.Writer)
+		zw.Reset(&buf)
+		_, _ = zw.Write(c.plain)
+		_ = zw.Close()
+		gzipWriters.Put(zw)
+		c.gz = buf.Bytes()
+	})
+	return c.gz
 }

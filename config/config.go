@@ -79,7 +79,7 @@ type Config struct {
 	// RefreshConcurrency bounds the Intercom requests a refresh has in
 	// flight: large searches are split into updated_at ranges read at once.
 	// The rate limiter, shared by all of them, is what bounds the rate.
-	RefreshConcurrency int    `env:"REFRESH_CONCURRENCY, default=16"`
+	RefreshConcurrency int    `env:"REFRESH_CONCURRENCY, default=32"`
 	StateDir           string `env:"STATE_DIR"`
 	LogLevel           string `env:"LOG_LEVEL, default=info"`
 	LogFormat          string `env:"LOG_FORMAT, default=logfmt"`

@@ -12,7 +12,7 @@ func TestLoad_RefreshAtScaleDefaults(t *testing.T) {
 	c, err := load(t, map[string]string{"INTERCOM_ACCESS_TOKEN": "tok"})
 	require.NoError(t, err)
 	assert.Equal(t, 24*time.Hour, c.FullRefreshInterval)
-	assert.Equal(t, 16, c.RefreshConcurrency)
+	assert.Equal(t, 32, c.RefreshConcurrency)
 }
 
 func TestLoad_RefreshAtScaleSettingsAreValidatedWithTheRest(t *testing.T) {
@@ -34,11 +34,11 @@ func TestLoad_RefreshAtScaleSettingsAreValidatedWithTheRest(t *testing.T) {
 			assert.Contains(t, err.Error(), w)
 		}
 	}
-	// 0 makes every refresh a full read; 32 in-flight requests are fine.
-	c, err := load(t, map[string]string{"INTERCOM_ACCESS_TOKEN": "tok", "FULL_REFRESH_INTERVAL": "0", "REFRESH_CONCURRENCY": "32"})
+	// 0 makes every refresh a full read; 64 in-flight requests are fine.
+	c, err := load(t, map[string]string{"INTERCOM_ACCESS_TOKEN": "tok", "FULL_REFRESH_INTERVAL": "0", "REFRESH_CONCURRENCY": "64"})
 	require.NoError(t, err)
 	assert.Zero(t, c.FullRefreshInterval)
-	assert.Equal(t, 32, c.RefreshConcurrency)
+	assert.Equal(t, 64, c.RefreshConcurrency)
 }
 
 func TestDefinitions_NameTheFullRefreshInterval(t *testing.T) {
