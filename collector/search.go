@@ -310,34 +310,34 @@ func contactDays(sp span, loc *time.Location) []intercom.Query {
 
 // countConversations is how many conversations match q (one request).
 func (s *searcher) countConversations(ctx context.Context, q intercom.Query) (int, error) {
-	var n int
-	err := s.do(ctx, func() error {
+	return s.count(ctx, "conversations", func() (int, error) {
 		p, err := s.c.SearchConversationsPage(ctx, q, 1, "")
-		if err == nil && p.Total < 0 {
-			err = fmt.Errorf("the answer has no total_count")
-		}
-		n = p.Total
-		return err
+		return p.Total, err
 	})
-	if err != nil {
-		return 0, fmt.Errorf("counting conversations: %w", err)
-	}
-	return n, nil
 }
 
 // countContacts is how many contacts match q (one request).
 func (s *searcher) countContacts(ctx context.Context, q intercom.Query) (int, error) {
+	return s.count(ctx, "contacts", func() (int, error) {
+		p, err := s.c.SearchContactsPage(ctx, q, 1, "")
+		return p.Total, err
+	})
+}
+
+// count runs one counting search through the in-flight budget; total is
+// the answer's total_count, negative when the answer had none.
+func (s *searcher) count(ctx context.Context, what string, total func() (int, error)) (int, error) {
 	var n int
 	err := s.do(ctx, func() error {
-		p, err := s.c.SearchContactsPage(ctx, q, 1, "")
-		if err == nil && p.Total < 0 {
+		var err error
+		n, err = total()
+		if err == nil && n < 0 {
 			err = fmt.Errorf("the answer has no total_count")
 		}
-		n = p.Total
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("counting contacts: %w", err)
+		return 0, fmt.Errorf("counting %s: %w", what, err)
 	}
 	return n, nil
 }
