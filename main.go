@@ -190,7 +190,7 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 }
 
 // startDemo starts the fake Intercom with a generated workspace and points
-// the configuration at it (SPEC.md section 7): the sync writes to it in
+// the configuration at it (docs/development.md): the sync writes to it in
 // apply mode, and member data is served without authentication.
 func startDemo(cfg *config.Config, logger *slog.Logger) (func(), error) {
 	t0 := time.Now()

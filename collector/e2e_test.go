@@ -51,7 +51,7 @@ func scrape(t *testing.T, url string, by map[string]string) scraped {
 	return out
 }
 
-// The rules of SPEC.md re-derived here from the generator's raw data, on
+// The documented rules (docs/reports.md) re-derived here from the generator's raw data, on
 // purpose without the engagement package: a second, independent reading.
 type independent struct {
 	today      int // days since 1970-01-01 (UTC)

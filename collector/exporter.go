@@ -122,7 +122,7 @@ func New(cfg *config.Config, o Options) (*Exporter, error) {
 	}
 	e.client = client
 	// The sync uses at most half of the rate limit, so that the refresh is
-	// never starved (SPEC.md section 5).
+	// never starved (docs/sync.md).
 	w := &contactWriter{c: client.Share(0.5), lastCall: cfg.LastCallAttribute, status: cfg.StatusAttribute}
 	e.runner = engagement.NewRunner(w, engagement.RunnerOptions{
 		Concurrency: cfg.SyncConcurrency,

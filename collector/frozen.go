@@ -12,7 +12,7 @@ import (
 // most recent ones).
 const FrozenMonthsKept = 36
 
-// FrozenBilling is the frozen cohort of month (SPEC.md 2.5): the records
+// FrozenBilling is the frozen cohort of month (docs/reports.md): the records
 // (in contact id order) as first computed once BILLING_FREEZE_DAYS had
 // passed after the month's end, and when. ok is false when the month is not frozen (always without
 // STATE_DIR). The records are shared: do not change them.

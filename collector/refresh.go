@@ -41,7 +41,7 @@ type readResult struct {
 	searchTime, byIDTime, reconcileTime time.Duration
 }
 
-// read brings the data up to date (SPEC.md section 6): in full when there
+// read brings the data up to date (docs/intercom.md): in full when there
 // is no data yet, every FULL_REFRESH_INTERVAL and when something the data
 // depends on changed; otherwise only what changed since the last read.
 // Any error fails the whole read: nothing partial is ever published (an
@@ -65,7 +65,7 @@ func (e *Exporter) read(ctx context.Context, now time.Time) (*readResult, error)
 		wsLoc = nil
 	}
 
-	// Admins (refused with 403: coaches are shown by id, SPEC.md section 6)
+	// Admins (refused with 403: coaches are shown by id, docs/intercom.md)
 	// and the contact attributes' types, which the searches depend on.
 	var (
 		wg          sync.WaitGroup

@@ -235,7 +235,7 @@ func and(q ...intercom.Query) intercom.Query {
 
 // How the conversation search compares updated_at with a bound: the API
 // documents ">" as "greater (or equal)" and "<" as "lower (or equal)", but
-// the exporter never relies on it (SPEC.md section 6). Until a read shows
+// the exporter never relies on it (docs/intercom.md). Until a read shows
 // both include their bound (learnBounds), ranges are searched one second
 // wider at each end: they then hold their records whichever way the API
 // compares, and the records of a boundary second are read twice (and

@@ -11,7 +11,7 @@ import (
 )
 
 // OtherEmployer is the employer label of the employers merged by the
-// series budget (SPEC.md section 3).
+// series budget (docs/metrics.md).
 const OtherEmployer = "(other)"
 
 // snapshot is one published refresh. Nothing in it changes after it is
@@ -42,7 +42,7 @@ type series struct {
 	values []float64
 }
 
-// Report families, in the order of SPEC.md section 3.
+// Report families, in the order of docs/metrics.md.
 const (
 	famCaseload = iota
 	famChannelMix
@@ -65,41 +65,41 @@ type family struct {
 var families = [numFamilies]family{
 	famCaseload: {
 		name:   "intercom_caseload_members",
-		help:   "Members (contacts with a coaching session in the lookback) by coach, employer and age band of their last session (SPEC.md 2.1).",
+		help:   "Members (contacts with a coaching session in the lookback) by coach, employer and age band of their last session (docs/reports.md).",
 		labels: []string{"coach", "employer", "band"},
 		fixed:  engagement.BandNames(engagement.AgeBands),
 		empIdx: 1,
 	},
 	famChannelMix: {
 		name:   "intercom_caseload_channel_mix",
-		help:   "Members by coach, employer and the set of channels of their sessions in the lookback (SPEC.md 2.1).",
+		help:   "Members by coach, employer and the set of channels of their sessions in the lookback (docs/reports.md).",
 		labels: []string{"coach", "employer", "channels"},
 		empIdx: 1,
 	},
 	famSessions: {
 		name:   "intercom_sessions",
-		help:   "Coaching sessions in the lookback by coach, employer of the first listed contact, channel and age band (SPEC.md 2.2).",
+		help:   "Coaching sessions in the lookback by coach, employer of the first listed contact, channel and age band (docs/reports.md).",
 		labels: []string{"coach", "employer", "channel", "band"},
 		fixed:  engagement.BandNames(engagement.AgeBands),
 		empIdx: 1,
 	},
 	famParticipants: {
 		name:   "intercom_participants",
-		help:   "Enrolled participants by coach, employer and band of days without a session (SPEC.md 2.3).",
+		help:   "Enrolled participants by coach, employer and band of days without a session (docs/reports.md).",
 		labels: []string{"coach", "employer", "band"},
 		fixed:  engagement.BandNames(engagement.ParticipantBands),
 		empIdx: 1,
 	},
 	famEngagement: {
 		name:   "intercom_engagement_contacts",
-		help:   "Contacts by employer and engagement status (SPEC.md 2.4).",
+		help:   "Contacts by employer and engagement status (docs/reports.md).",
 		labels: []string{"employer", "status"},
 		fixed:  engagement.Statuses,
 		empIdx: 0,
 	},
 	famBilling: {
 		name:   "intercom_billing_members",
-		help:   "Billing cohort of the previous calendar month by employer and reason (SPEC.md 2.5).",
+		help:   "Billing cohort of the previous calendar month by employer and reason (docs/reports.md).",
 		labels: []string{"month", "employer", "reason"},
 		fixed:  engagement.Reasons,
 		empIdx: 1,
@@ -111,7 +111,7 @@ func (f *family) width() int { return max(1, len(f.fixed)) }
 
 // buildSnapshot computes the reports of a model and prepares every series,
 // within the series budget. The billing family of a frozen month is the
-// frozen cohort (SPEC.md 2.5).
+// frozen cohort (docs/reports.md).
 func (e *Exporter) buildSnapshot(m *engagement.Model, invalid map[string]int) *snapshot {
 	rep := m.Reports()
 	if recs, _, ok := e.FrozenBilling(rep.BillingMonth); ok {

@@ -1,6 +1,6 @@
 package collector_test
 
-// The engagement sync (SPEC.md section 5) against the fake Intercom, through
+// The engagement sync (docs/sync.md) against the fake Intercom, through
 // the real client and collector: exact plans, what the fake records, and
 // faults (429 storms, 500s, timeouts, cancellation), the write cap, the
 // half-rate-limit share, metrics and POST /sync while a run is going on.

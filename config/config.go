@@ -1,5 +1,5 @@
 // Package config reads the exporter's configuration from the environment
-// (SPEC.md section 8) into one typed struct and validates all of it in one
+// (docs/configuration.md) into one typed struct and validates all of it in one
 // pass, so that a bad start-up lists every problem at once and never echoes
 // a secret.
 package config
@@ -23,13 +23,13 @@ import (
 )
 
 // DefaultListenAddress is outside 9100-9999, the range taken by public
-// exporters (SPEC.md section 8).
+// exporters (docs/configuration.md).
 const DefaultListenAddress = ":8469"
 
 // Config is every setting of the exporter. The env tags are the contract:
-// variable names and their defaults as SPEC.md writes them.
+// variable names and their defaults as docs/configuration.md documents them.
 type Config struct {
-	// Rules (SPEC.md sections 1 and 2).
+	// Rules (docs/reports.md).
 	Timezone               string   `env:"TIMEZONE, default=UTC"`
 	ChannelAttribute       string   `env:"CHANNEL_ATTRIBUTE, default=Channel"`
 	SessionChannels        []string `env:"SESSION_CHANNELS, default=Phone,Video Conference,Email,Chat"`
@@ -45,17 +45,17 @@ type Config struct {
 	BillingEngagedDays     int      `env:"BILLING_ENGAGED_DAYS, default=56"`
 	BillingFreezeDays      int      `env:"BILLING_FREEZE_DAYS, default=5"`
 
-	// Metrics and access (SPEC.md sections 3 and 4).
+	// Metrics and access (docs/metrics.md and docs/endpoints.md).
 	MaxSeriesPerFamily   int  `env:"MAX_SERIES_PER_FAMILY, default=10000"`
 	AllowUnauthenticated bool `env:"ALLOW_UNAUTHENTICATED, default=false"`
 
-	// Engagement sync (SPEC.md section 5).
+	// Engagement sync (docs/sync.md).
 	SyncSchedule    string `env:"SYNC_SCHEDULE, default=0 6 * * *"`
 	SyncMode        string `env:"SYNC_MODE, default=dry-run"`
 	SyncMaxWrites   int    `env:"SYNC_MAX_WRITES, default=5000"`
 	SyncConcurrency int    `env:"SYNC_CONCURRENCY, default=4"`
 
-	// Intercom (SPEC.md sections 6 and 8).
+	// Intercom (docs/intercom.md and docs/configuration.md).
 	AccessToken Secret `env:"INTERCOM_ACCESS_TOKEN"`
 	Version     string `env:"INTERCOM_VERSION, default=2.10"`
 	APIBase     string `env:"INTERCOM_API_BASE, default=https://api.intercom.io"`
@@ -84,7 +84,7 @@ type Config struct {
 	LogLevel           string `env:"LOG_LEVEL, default=info"`
 	LogFormat          string `env:"LOG_FORMAT, default=logfmt"`
 
-	// Demo (SPEC.md section 7).
+	// Demo (docs/development.md).
 	Demo                bool   `env:"DEMO, default=false"`
 	DemoIntercomAddress string `env:"DEMO_INTERCOM_ADDRESS"`
 	DemoParticipants    int    `env:"DEMO_PARTICIPANTS, default=2000"`
@@ -604,7 +604,7 @@ func (c *Config) Warnings() []string {
 	return w
 }
 
-// Definitions lists the effective rules of SPEC.md sections 1, 2 and 5.
+// Definitions lists the effective rules of docs/reports.md and docs/sync.md.
 func (c *Config) Definitions() []Definition {
 	bands := func(bs []engagement.Band) string {
 		return strings.Join(engagement.BandNames(bs), ", ")

@@ -15,8 +15,8 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// exported lists every metric of SPEC section 3 with its labels (besides the
-// job and instance labels Prometheus adds). Keep it in step with the SPEC.
+// exported lists every metric of docs/metrics.md with its labels (besides the
+// job and instance labels Prometheus adds). Keep it in step with docs/metrics.md.
 var exported = map[string][]string{
 	// Reports.
 	"intercom_caseload_members":     {"coach", "employer", "band"},
@@ -48,7 +48,7 @@ var exported = map[string][]string{
 	"up": nil,
 }
 
-// fixedValues are the label values that SPEC section 3 fixes, per metric and label.
+// fixedValues are the label values that docs/metrics.md fixes, per metric and label.
 var fixedValues = map[string]map[string][]string{
 	"intercom_caseload_members":            {"band": {"0-7d", "8-28d", "29-56d", "57d+"}},
 	"intercom_sessions":                    {"band": {"0-7d", "8-28d", "29-56d", "57d+"}},

@@ -22,7 +22,7 @@ func (e *AttributesError) Error() string {
 	return "engagement sync blocked: " + strings.Join(e.Problems, "; ")
 }
 
-// Usable data types (Intercom's data_type values, SPEC.md section 6).
+// Usable data types (Intercom's data_type values, docs/intercom.md).
 var (
 	lastCallTypes = []string{"date", "integer"}
 	statusTypes   = []string{"string"}

@@ -1,4 +1,4 @@
-// Package engagement holds the coaching rules of SPEC.md sections 1, 2 and
+// Package engagement holds the coaching rules of docs/reports.md, 2 and
 // 5 as pure functions of data, configuration and "now", and the sync runner
 // that applies a plan through a small interface. It reads no clock and no
 // network, and imports none of the project's other packages: the collector
@@ -12,13 +12,13 @@ import (
 	"time"
 )
 
-// Member's-coach modes (SPEC.md section 1, MEMBER_COACH).
+// Member's-coach modes (docs/reports.md, MEMBER_COACH).
 const (
 	MemberCoachOwner       = "owner"
 	MemberCoachLastSession = "last_session"
 )
 
-// Statuses of SPEC.md section 2.4. NoCall is metric-only: never written.
+// Statuses of docs/reports.md. NoCall is metric-only: never written.
 const (
 	StatusEngaged   = "Engaged"
 	StatusAtRisk    = "At Risk"
@@ -29,7 +29,7 @@ const (
 // Statuses lists every status in the order they are exported.
 var Statuses = []string{StatusEngaged, StatusAtRisk, StatusUnengaged, StatusNoCall}
 
-// Billing reasons of SPEC.md section 3.
+// Billing reasons of docs/metrics.md.
 const (
 	ReasonNew           = "new"
 	ReasonEngaged       = "engaged"
@@ -39,7 +39,7 @@ const (
 // Reasons lists every billing reason.
 var Reasons = []string{ReasonNew, ReasonEngaged, ReasonNewAndEngaged}
 
-// Label spellings of SPEC.md sections 1 and 2.
+// Label spellings of docs/reports.md.
 const (
 	Unassigned      = "unassigned"
 	UnknownEmployer = "unknown"
@@ -51,10 +51,10 @@ type Band struct {
 	Min, Max int
 }
 
-// AgeBands are the shared age bands of SPEC.md section 2 (caseload, sessions).
+// AgeBands are the shared age bands of docs/reports.md (caseload, sessions).
 var AgeBands = []Band{{"0-7d", 0, 7}, {"8-28d", 8, 28}, {"29-56d", 29, 56}, {"57d+", 57, -1}}
 
-// ParticipantBands are the days-without-a-session bands of SPEC.md 2.3.
+// ParticipantBands are the days-without-a-session bands of docs/reports.md.
 var ParticipantBands = []Band{{"0-13d", 0, 13}, {"14-21d", 14, 21}, {"22-28d", 22, 28}, {"29d+", 29, -1}}
 
 // BandOf returns the index of the band holding days (days >= 0).
@@ -88,7 +88,7 @@ type Config struct {
 	MemberCoach        string
 }
 
-// DefaultConfig is the configuration with SPEC.md's defaults.
+// DefaultConfig is the configuration with the documented defaults (docs/configuration.md).
 func DefaultConfig() Config {
 	return Config{
 		Location:           time.UTC,

@@ -63,7 +63,7 @@ func ParseDay(s string) (Day, error) {
 }
 
 // DaysSince is the number of calendar days from d to today; a day in the
-// future counts as 0 (SPEC.md section 1).
+// future counts as 0 (docs/reports.md).
 func DaysSince(d, today Day) int {
 	if d >= today {
 		return 0

@@ -6,7 +6,7 @@ import (
 )
 
 // Test helpers shared by the rule tests. Expected values in the tests are
-// worked out by hand from SPEC.md, never taken from the code's output.
+// worked out by hand from the documented rules (docs/reports.md), never taken from the code's output.
 
 func mustLoc(name string) *time.Location {
 	loc, err := time.LoadLocation(name)
@@ -45,7 +45,7 @@ func session(id string, t time.Time, channel string, contacts ...string) Convers
 	return Conversation{ID: id, CreatedAt: t.Unix(), State: "closed", Channel: channel, ContactIDs: contacts}
 }
 
-// dateStamp is an ISO date-only attribute value (SPEC.md section 1: that
+// dateStamp is an ISO date-only attribute value (docs/reports.md: that
 // calendar day), as the collector maps it: the start of the day in loc.
 func dateStamp(loc *time.Location, y int, mo time.Month, d int) *Stamp {
 	day := DateDay(y, mo, d)

@@ -39,7 +39,7 @@ type Contact struct {
 	OwnerID    string // "" when none
 	Employer   string // raw value of the employer attribute
 	// Registration is the first valid value among the registration
-	// attributes (SPEC.md section 1); nil when the contact is not enrolled.
+	// attributes (docs/reports.md); nil when the contact is not enrolled.
 	Registration *Stamp
 	// StoredLastCall is the valid stored Last Coaching Call, nil when it is
 	// missing or unreadable.
@@ -76,7 +76,7 @@ type Data struct {
 	Resolved bool
 }
 
-// Session is a coaching session (SPEC.md section 1).
+// Session is a coaching session (docs/reports.md).
 type Session struct {
 	ConversationID string
 	CreatedAt      int64
@@ -90,7 +90,7 @@ type Session struct {
 // Member is one contact with everything the reports derive for it.
 type Member struct {
 	Contact  *Contact
-	Coach    string // member's coach (SPEC.md section 1)
+	Coach    string // member's coach (docs/reports.md)
 	Employer string // trimmed, or "unknown"
 	Enrolled bool
 	// Unread is true for a contact listed on a conversation but not among
@@ -135,7 +135,7 @@ type Model struct {
 	coaches   []string
 	employers []string
 	// sessionEmployer is the employer index of each session: that of its
-	// first listed contact, "unknown" when none is listed (SPEC.md 2.2).
+	// first listed contact, "unknown" when none is listed (docs/reports.md).
 	sessionEmployer []int32
 
 	byIDOnce sync.Once
@@ -172,7 +172,7 @@ func (m *Model) InLookback(s *Session) bool {
 	return DaysSince(s.Day, m.Today) <= m.Config.LookbackDays
 }
 
-// Build applies the rules of SPEC.md sections 1 and 2.4 to data at now.
+// Build applies the rules of docs/reports.md.4 to data at now.
 func Build(data Data, cfg Config, now time.Time) *Model {
 	loc := cfg.Location
 	if loc == nil {
@@ -638,7 +638,7 @@ func EmployerName(raw string) string {
 }
 
 // CoachNamer returns the rule that turns an admin id into a coach label
-// (SPEC.md section 1): "unassigned" for none, the admin's name, "Name (id)"
+// (docs/reports.md): "unassigned" for none, the admin's name, "Name (id)"
 // when two admins share a name, the id when the admin is unknown or admins
 // could not be read.
 func CoachNamer(admins []Admin, known bool) func(id string) string {

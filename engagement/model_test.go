@@ -17,7 +17,7 @@ func daysBefore(now time.Time, loc *time.Location, n, h, mi int) time.Time {
 }
 
 func TestCaseloadAndSessions_AgeBandBoundaries(t *testing.T) {
-	// Bands (SPEC.md 2): 0-7d, 8-28d, 29-56d, 57d+, inclusive.
+	// Bands (docs/reports.md): 0-7d, 8-28d, 29-56d, 57d+, inclusive.
 	tests := []struct {
 		days int
 		want string
@@ -68,7 +68,7 @@ func indexOf(xs []string, x string) int {
 }
 
 func TestParticipants_DaysWithoutSessionBandBoundaries(t *testing.T) {
-	// Participant bands (SPEC.md 2.3): 0-13d, 14-21d, 22-28d, 29d+.
+	// Participant bands (docs/reports.md): 0-13d, 14-21d, 22-28d, 29d+.
 	tests := []struct {
 		days int
 		want string
@@ -137,7 +137,7 @@ func TestParticipants_RegistrationUsesTheStampDayInTheTimezone(t *testing.T) {
 }
 
 func TestParticipants_SessionBeforeRegistrationStillCountsAsLastSession(t *testing.T) {
-	// SPEC.md 2.3: days since its last session if it has one (in the
+	// docs/reports.md: days since its last session if it has one (in the
 	// lookback), else since registration. Registered 2 days ago, last
 	// session 30 days ago: 30 days, 29d+.
 	c := enrolledContact("p", la, 2026, 6, 13)
@@ -505,7 +505,7 @@ func TestLookback_SessionExactlyLookbackDaysAgoIsInOneMoreIsOut(t *testing.T) {
 					t.Errorf("sessions %d, want %d", got, wantN)
 				}
 				checkParticipantBand(t, m, "c", wantBand)
-				// The engagement rule ignores the lookback (SPEC.md 2).
+				// The engagement rule ignores the lookback (docs/reports.md).
 				mem := mustMember(t, m, "c")
 				want := StatusFor(tc.days, cfg)
 				if want != StatusAtRisk && want != StatusUnengaged {

@@ -4,7 +4,7 @@ import "sort"
 
 // Written is what a sync run wrote to a contact, with the updated_at that
 // Intercom answered. It stands for the contact's stored values until a read
-// of the contact with a newer updated_at replaces it (SPEC.md section 5).
+// of the contact with a newer updated_at replaces it (docs/sync.md).
 type Written struct {
 	LastCall  int64
 	Status    string
@@ -44,7 +44,7 @@ func (m *Model) Plan(written map[string]Written) (changes []Change, unchanged in
 			continue
 		}
 		// A contact that was not read has unknown stored values: writing it
-		// could move a valid stored Last Coaching Call backwards (SPEC.md 5).
+		// could move a valid stored Last Coaching Call backwards (docs/sync.md).
 		if mem.Unread {
 			continue
 		}

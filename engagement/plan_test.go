@@ -8,7 +8,7 @@ import (
 func TestPlan_WritesOnlyContactsWhoseStoredValuesDiffer(t *testing.T) {
 	// now 2026-03-15 12:00 UTC; dayAgo(n) is 10:00 UTC n calendar days
 	// before. Status by days since: <=28 Engaged, <=56 At Risk, else
-	// Unengaged (SPEC.md 2.4).
+	// Unengaged (docs/reports.md).
 	now := at(utc, 2026, 3, 15, 12, 0)
 	dayAgo := func(n int) int64 { return daysBefore(now, utc, n, 10, 0).Unix() }
 	stamp := func(unix int64) *Stamp { return instant(time.Unix(unix, 0), utc) }

@@ -72,7 +72,7 @@ func randomWorld(r *rand.Rand) (Data, Config, time.Time) {
 	return d, cfg, now
 }
 
-// reference recomputes the totals straight from SPEC.md and the raw data,
+// reference recomputes the totals straight from the documented rules (docs/reports.md) and the raw data,
 // without the model: calendar dates via time.Date, channels by hand.
 type reference struct {
 	caseloadBands [4]int // members by band of days since last lookback session

@@ -13,7 +13,7 @@ type MixKey struct{ Coach, Employer, Channels string }
 // SessionKey is a coach/employer pair with a channel.
 type SessionKey struct{ Coach, Employer, Channel string }
 
-// Reports are the aggregate counts behind the metrics of SPEC.md section 3.
+// Reports are the aggregate counts behind the metrics of docs/metrics.md.
 // Arrays are indexed like AgeBands, ParticipantBands, Statuses and Reasons,
 // so a group that exists has every value of its fixed label.
 type Reports struct {
@@ -26,7 +26,7 @@ type Reports struct {
 	Billing      map[string][3]int // by employer
 }
 
-// Reports computes every aggregate report (SPEC.md 2.1-2.5); billing is for
+// Reports computes every aggregate report (docs/reports.md); billing is for
 // the previous calendar month.
 //
 // Groups are counted under small integer keys (coach and employer indexes)
@@ -150,7 +150,7 @@ func reasonIndex(s string) int {
 }
 
 // SessionEmployer is the employer of a session: that of its first listed
-// contact (SPEC.md 2.2).
+// contact (docs/reports.md).
 func (m *Model) SessionEmployer(s *Session) string {
 	if len(s.Contacts) == 0 {
 		return UnknownEmployer
@@ -173,7 +173,7 @@ func BillingCounts(records []BillingRecord) map[string][3]int {
 // ChannelName is the canonical spelling of a session's channel.
 func (m *Model) ChannelName(s *Session) string { return m.Channels.names[s.Channel] }
 
-// daysWithoutSession is SPEC.md 2.3's measure for an enrolled participant.
+// daysWithoutSession is docs/reports.md's measure for an enrolled participant.
 func (m *Model) daysWithoutSession(mem *Member) int {
 	if mem.LastSessionInLookback >= 0 {
 		return DaysSince(m.Sessions[mem.LastSessionInLookback].Day, m.Today)
@@ -181,7 +181,7 @@ func (m *Model) daysWithoutSession(mem *Member) int {
 	return DaysSince(mem.Contact.Registration.Day, m.Today)
 }
 
-// CaseloadRow is one member of the caseload (SPEC.md 2.1).
+// CaseloadRow is one member of the caseload (docs/reports.md).
 type CaseloadRow struct {
 	Member      *Member
 	LastSession *Session
@@ -230,7 +230,7 @@ func (m *Model) Caseload(lookbackDays int) []CaseloadRow {
 	return rows
 }
 
-// ParticipantRow is one enrolled participant (SPEC.md 2.3).
+// ParticipantRow is one enrolled participant (docs/reports.md).
 type ParticipantRow struct {
 	Member      *Member
 	LastSession *Session // nil when none in the lookback
@@ -272,7 +272,7 @@ func (m *Model) SessionBand(s *Session) string {
 	return AgeBands[BandOf(AgeBands, DaysSince(s.Day, m.Today))].Name
 }
 
-// BillingRow is one member of a billing cohort (SPEC.md 2.5).
+// BillingRow is one member of a billing cohort (docs/reports.md).
 type BillingRow struct {
 	Member  *Member
 	New     bool
@@ -328,7 +328,7 @@ func (m *Model) EarliestBillingMonth() Month {
 	return mo
 }
 
-// Billing computes the cohort of month (SPEC.md 2.5). Evidence is
+// Billing computes the cohort of month (docs/reports.md). Evidence is
 // conversations only, never the stored attribute.
 func (m *Model) Billing(month Month) ([]BillingRow, error) {
 	if err := m.CheckBillingMonth(month); err != nil {
@@ -368,7 +368,7 @@ func (m *Model) Billing(month Month) ([]BillingRow, error) {
 }
 
 // BillingRecord is one billed member of a month as a flat, self-contained
-// record (SPEC.md 2.5 and the /billing.csv columns): everything an invoice
+// record (docs/reports.md and the /billing.csv columns): everything an invoice
 // line needs, with no reference into a model, so a frozen month can be kept
 // and served exactly as it was computed.
 type BillingRecord struct {

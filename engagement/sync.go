@@ -16,7 +16,7 @@ type Writer interface {
 	WriteEngagement(ctx context.Context, contactID string, lastCall int64, status string) (updatedAt int64, err error)
 }
 
-// Mode is the sync mode of SPEC.md section 5 (SYNC_MODE).
+// Mode is the sync mode of docs/sync.md (SYNC_MODE).
 type Mode string
 
 // Sync modes.

@@ -1,6 +1,6 @@
 // Package intercom is a client for the parts of the Intercom REST API the
 // exporter uses: conversation and contact search, contacts, admins, data
-// attributes and the workspace (SPEC.md section 6).
+// attributes and the workspace (docs/intercom.md).
 //
 // All calls of one Client, and of its Share views, are paced by one limiter
 // driven by the X-RateLimit-* headers, so that concurrent readers use most of

@@ -167,10 +167,10 @@ var (
 	ErrNotTime      = errors.New("neither UNIX seconds nor an ISO-8601 date or date-time")
 )
 
-// maxUnixSeconds is 10^11: larger values are milliseconds (SPEC.md section 1).
+// maxUnixSeconds is 10^11: larger values are milliseconds (docs/reports.md).
 const maxUnixSeconds = 1e11
 
-// Time reads a time attribute per SPEC.md section 1 "Reading a time
+// Time reads a time attribute per docs/reports.md "Reading a time
 // attribute". It returns ErrMissing for null or missing values (unset) and
 // ErrEmpty, or a wrapped ErrMilliseconds, ErrNotPositive or ErrNotTime, for
 // values that are set but unusable.
@@ -205,7 +205,7 @@ func ParseTime(raw json.RawMessage) (TimeValue, error) {
 func ParseTimeString(s string) (TimeValue, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
-		// Set, but empty: SPEC.md section 1 lists empty among the invalid.
+		// Set, but empty: docs/reports.md lists empty among the invalid.
 		return TimeValue{}, ErrEmpty
 	}
 	if isDecimal(s) {

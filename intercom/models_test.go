@@ -166,7 +166,7 @@ func TestParseTime(t *testing.T) {
 		want error
 	}{
 		{`null`, ErrMissing},
-		{`""`, ErrEmpty}, // set but empty: invalid, unlike null (SPEC.md section 1)
+		{`""`, ErrEmpty}, // set but empty: invalid, unlike null (docs/reports.md)
 		{`"  "`, ErrEmpty},
 		{``, ErrMissing},
 		{`0.5`, ErrNotPositive}, // second 0 of 1970

@@ -2,7 +2,7 @@
 // in STATE_DIR: the data the reports are built from (so that a restart
 // serves the last reports at once and reads Intercom incrementally), the
 // engagement sync's overlay of written values, and the frozen billing
-// months (SPEC.md 2.5).
+// months (docs/reports.md).
 //
 // The file is versioned and checksummed, written atomically (a temporary
 // file in the same folder, fsync, rename, fsync of the folder) with mode
@@ -65,7 +65,7 @@ type File struct {
 	Frozen []Frozen
 }
 
-// Frozen is one frozen billing month (SPEC.md 2.5): its first computation
+// Frozen is one frozen billing month (docs/reports.md): its first computation
 // once BILLING_FREEZE_DAYS had passed after the month's end.
 type Frozen struct {
 	Month    engagement.Month

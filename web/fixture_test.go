@@ -19,7 +19,7 @@ import (
 )
 
 // The fixture workspace. Expected rows in the tests are worked out by hand
-// from SPEC.md and the comments below, never copied from the code's output.
+// from the documented rules (docs/reports.md) and the comments below, never copied from the code's output.
 //
 // now = 2026-11-10 12:00 UTC, LOOKBACK_DAYS=120, BILLING_ENGAGED_DAYS=56,
 // channels Phone, Video Conference, Email, Chat (calls: Phone, Video

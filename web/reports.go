@@ -13,7 +13,7 @@ import (
 	"github.com/coaching/intercom_exporter/engagement"
 )
 
-// Report columns (SPEC.md section 4). They are part of the contract with
+// Report columns (docs/endpoints.md). They are part of the contract with
 // finance and the dashboards: change them only with the README.
 var (
 	BillingColumns = []string{"User ID", "Name", "Email", "Employer", "Registration Date", "Last Coaching Session",
@@ -275,7 +275,7 @@ func stampText(s *engagement.Stamp) string {
 	return dayString(s.Day)
 }
 
-// buildBilling is the cohort of SPEC.md 2.5 for ?month (default the
+// buildBilling is the cohort of docs/reports.md for ?month (default the
 // previous month), filtered by employer. A frozen month is served as it
 // was frozen (X-Billing-Frozen names when), unless ?live=true asks for the
 // live computation (X-Billing-Frozen: false, as always without saved
@@ -345,7 +345,7 @@ func (s *Server) buildBilling(m *engagement.Model, q query, h http.Header) (tabl
 	}}, month.String(), nil
 }
 
-// buildCaseload is one row per member of SPEC.md 2.1.
+// buildCaseload is one row per member of docs/reports.md.
 func (s *Server) buildCaseload(m *engagement.Model, q query, _ http.Header) (table, string, error) {
 	days, err := q.lookbackDays(m.Config.LookbackDays)
 	if err != nil {
@@ -376,7 +376,7 @@ func (s *Server) buildCaseload(m *engagement.Model, q query, _ http.Header) (tab
 	}}, m.Today.String(), nil
 }
 
-// buildParticipants is one row per enrolled participant of SPEC.md 2.3,
+// buildParticipants is one row per enrolled participant of docs/reports.md,
 // filtered by registration date.
 func (s *Server) buildParticipants(m *engagement.Model, q query, _ http.Header) (table, string, error) {
 	from, to, hasFrom, hasTo, err := q.dayRange()

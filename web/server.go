@@ -1,4 +1,4 @@
-// Package web serves the exporter's HTTP side (SPEC.md section 4): the
+// Package web serves the exporter's HTTP side (docs/endpoints.md): the
 // landing page, /metrics, health and readiness, the member-level report
 // files (billing, caseload, participants, sessions) and POST /sync, with TLS
 // and basic auth from an exporter-toolkit web configuration file.
@@ -35,7 +35,7 @@ type Source interface {
 }
 
 // FrozenBilling is implemented by a Source that keeps frozen billing months
-// (SPEC.md 2.5: collector.Exporter, with STATE_DIR): the records of a
+// (docs/reports.md: collector.Exporter, with STATE_DIR): the records of a
 // frozen month, shared and not to be changed, and when it was frozen; ok
 // is false when the month is not frozen. A Source without it freezes
 // nothing.
@@ -43,7 +43,7 @@ type FrozenBilling interface {
 	FrozenBilling(month engagement.Month) (records []engagement.BillingRecord, frozenAt time.Time, ok bool)
 }
 
-// Syncer runs the engagement sync (SPEC.md section 5). It returns
+// Syncer runs the engagement sync (docs/sync.md). It returns
 // *engagement.BusyError while a run is going on.
 type Syncer interface {
 	Sync(ctx context.Context, dryRun bool) (engagement.Summary, error)

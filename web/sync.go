@@ -13,7 +13,7 @@ import (
 	"github.com/coaching/intercom_exporter/intercom"
 )
 
-// syncHandler serves POST /sync (SPEC.md section 4): 404 when the sync is
+// syncHandler serves POST /sync (docs/endpoints.md): 404 when the sync is
 // off, 405 for other methods, 403 without member access, 409 during a run.
 func (s *Server) syncHandler() http.Handler {
 	if s.o.Syncer == nil {

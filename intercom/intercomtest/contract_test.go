@@ -25,16 +25,16 @@ import (
 // the failures it must handle) to the fake, and validates every request and
 // every answer against the official API descriptions 2.10 and 2.11.
 
-// descriptionDir finds shared/intercom-openapi beside the work tree: from
-// the package directory, ../../../shared/intercom-openapi.
+// descriptionDir is the project's copy of the official API descriptions
+// (testdata/intercom-openapi, with their license and source);
+// INTERCOM_OPENAPI_DIR points the test at another copy.
 func descriptionDir(t *testing.T) string {
 	t.Helper()
 	if dir := os.Getenv("INTERCOM_OPENAPI_DIR"); dir != "" {
 		return dir
 	}
-	dir, err := filepath.Abs(filepath.Join("..", "..", "..", "shared", "intercom-openapi"))
-	require.NoError(t, err)
-	_, err = os.Stat(dir)
+	dir := filepath.Join("testdata", "intercom-openapi")
+	_, err := os.Stat(dir)
 	require.NoError(t, err, "the official API descriptions are expected in %s (or set INTERCOM_OPENAPI_DIR)", dir)
 	return dir
 }
