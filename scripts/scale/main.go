@@ -21,7 +21,7 @@
 // Run from the repository root:
 //
 //	GOTOOLCHAIN=local go run ./scripts/scale -small          # CI smoke, < 1 min
-//	GOTOOLCHAIN=local go run ./scripts/scale                 # the scenario
+//	GOTOOLCHAIN=local go run ./scripts/scale                 # the full scenario, about 5 minutes
 //	GOTOOLCHAIN=local go run ./scripts/scale -full -json scale.json
 //
 // See scripts/scale/README.md.
