@@ -51,7 +51,7 @@ func run(args []string, env envconfig.Lookuper, stdout, stderr io.Writer) int {
 	demo := fs.Bool("demo", false, "run against an in-process fake Intercom loaded with a generated workspace (also DEMO=true)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: %s [-demo] [-version]\n\nConfiguration comes from the environment (see README.md).\n\n", program)
+		fmt.Fprintf(stderr, "Usage: %s [-demo] [-version]\n\nConfiguration comes from the environment (see docs/configuration.md).\n\n", program)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

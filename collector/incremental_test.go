@@ -132,7 +132,7 @@ type mutation struct {
 	contacts map[string]bool
 }
 
-// incrementalBound is the request budget for an incremental
+// incrementalBound is the request budget (docs/performance.md) for an incremental
 // refresh: 1.1 x (pages of changed conversations + pages of contacts
 // updated in the overlap window) + 10.
 func incrementalBound(changedConvs, overlapContacts int) int {

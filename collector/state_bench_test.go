@@ -12,7 +12,7 @@ import (
 	"github.com/coaching/intercom_exporter/state"
 )
 
-// scaleStore is a store the size of the scenario: contacts
+// scaleStore is a store the size of the scale scenario (docs/performance.md): contacts
 // contacts (60% enrolled, 45% with a stored call), sessions sessions (one
 // in twenty shared by two contacts) and others closed non-sessions, over a
 // year.

@@ -23,7 +23,7 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-const runbookBase = "https://github.com/coaching/intercom_exporter#runbook-"
+const runbookBase = "https://github.com/coaching/intercom_exporter/blob/main/docs/operations.md#runbook-"
 
 // docs reads a YAML file as its documents (maps are map[string]any).
 func docs(t *testing.T, path string) []any {

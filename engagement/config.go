@@ -1,5 +1,5 @@
-// Package engagement holds the coaching rules of docs/reports.md, 2 and
-// 5 as pure functions of data, configuration and "now", and the sync runner
+// Package engagement holds the coaching rules of docs/reports.md and
+// docs/sync.md as pure functions of data, configuration and "now", and the sync runner
 // that applies a plan through a small interface. It reads no clock and no
 // network, and imports none of the project's other packages: the collector
 // maps Intercom's models to the inputs defined here.

@@ -172,7 +172,7 @@ func (m *Model) InLookback(s *Session) bool {
 	return DaysSince(s.Day, m.Today) <= m.Config.LookbackDays
 }
 
-// Build applies the rules of docs/reports.md.4 to data at now.
+// Build applies the rules of docs/reports.md to data at now.
 func Build(data Data, cfg Config, now time.Time) *Model {
 	loc := cfg.Location
 	if loc == nil {

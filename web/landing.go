@@ -50,6 +50,7 @@ code { background: #f4f4f4; padding: 0 0.2em; }
 </table>
 
 <h2>Definitions</h2>
+<p>The rules in full, with worked examples: <a href="https://github.com/coaching/intercom_exporter/blob/main/docs/reports.md">docs/reports.md</a>; every setting: <a href="https://github.com/coaching/intercom_exporter/blob/main/docs/configuration.md">docs/configuration.md</a>.</p>
 <table>
 <tr><th>name</th><th>value</th><th>meaning</th></tr>
 {{range .Definitions}}<tr><td>{{.Name}}</td><td><code>{{.Value}}</code></td><td>{{.Meaning}}</td></tr>

@@ -14,7 +14,7 @@ import (
 )
 
 // Report columns (docs/endpoints.md). They are part of the contract with
-// finance and the dashboards: change them only with the README.
+// finance and the dashboards: change them only with docs/endpoints.md.
 var (
 	BillingColumns = []string{"User ID", "Name", "Email", "Employer", "Registration Date", "Last Coaching Session",
 		"isNewParticipant", "engagedDuringMonth", "External ID", "Qualifying Conversation"}

@@ -31,49 +31,54 @@ func buildDaemon(ctx context.Context, root, out string) (time.Duration, error) {
 	return time.Since(t0), nil
 }
 
-// capabilities looks in the daemon's source for what this scenario can use
-// (the colleague's work lands there): the env variables and a SIGHUP
-// refresh trigger.
+// capabilities is what this scenario can use of the daemon, as the daemon
+// itself says: its configuration check names every variable it reads, and
+// a running daemon answers for its endpoints.
 type capabilities struct {
 	RefreshConcurrency  bool
 	FullRefreshInterval bool
-	SIGHUP              bool
-	StateRestore        bool
+	StateDir            bool
 }
 
-func probeCapabilities(root string) capabilities {
-	var c capabilities
-	_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return nil
-		}
-		if d.IsDir() {
-			switch d.Name() {
-			case "scripts", ".git", "testdata", "web", "dashboards", "deploy":
-				if p != root {
-					return filepath.SkipDir
-				}
-			}
-			return nil
-		}
-		if !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return nil
-		}
-		c.RefreshConcurrency = c.RefreshConcurrency || bytes.Contains(b, []byte(`"REFRESH_CONCURRENCY`))
-		c.FullRefreshInterval = c.FullRefreshInterval || bytes.Contains(b, []byte(`"FULL_REFRESH_INTERVAL`))
-		c.SIGHUP = c.SIGHUP || bytes.Contains(b, []byte("syscall.SIGHUP"))
-		// Saved reports: something under state/ or the collector that
-		// loads a snapshot at start.
-		if strings.Contains(filepath.ToSlash(p), "/state/") {
-			c.StateRestore = true
-		}
-		return nil
-	})
-	return c
+// probeCapabilities starts the built daemon once with a bad value for each
+// variable of interest and an invalid LISTEN_ADDRESS, so that it stops at
+// its configuration check, whose message lists every variable it read and
+// refused. A variable it does not read is not named.
+func probeCapabilities(ctx context.Context, bin string) (capabilities, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
+		"DEMO=true", "LISTEN_ADDRESS=not-an-address",
+		"REFRESH_CONCURRENCY=not-a-number", "FULL_REFRESH_INTERVAL=not-a-duration",
+		"STATE_DIR=" + filepath.Join(os.TempDir(), "scale-no-such-dir", "state")}
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if err == nil || !errors.As(err, &exit) || !bytes.Contains(out, []byte("LISTEN_ADDRESS")) {
+		return capabilities{}, fmt.Errorf("asking the daemon for its configuration: it did not refuse a bad LISTEN_ADDRESS (%v): %s", err, bytes.TrimSpace(out))
+	}
+	return capabilities{
+		RefreshConcurrency:  bytes.Contains(out, []byte("REFRESH_CONCURRENCY")),
+		FullRefreshInterval: bytes.Contains(out, []byte("FULL_REFRESH_INTERVAL")),
+		StateDir:            bytes.Contains(out, []byte("STATE_DIR")),
+	}, nil
+}
+
+// hasEndpoint asks a running daemon whether it serves POST path, without
+// calling it: a GET answers 405 with POST in Allow when it does, 404 when
+// the path is unknown.
+func (d *daemon) hasEndpoint(ctx context.Context, path string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+d.addr+path, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := d.hc.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	return resp.StatusCode == http.StatusMethodNotAllowed && strings.Contains(resp.Header.Get("Allow"), http.MethodPost)
 }
 
 // daemon is one run of the exporter process.

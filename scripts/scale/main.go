@@ -21,7 +21,7 @@
 // Run from the repository root:
 //
 //	GOTOOLCHAIN=local go run ./scripts/scale -small          # CI smoke, < 1 min
-//	GOTOOLCHAIN=local go run ./scripts/scale                 # the scenario
+//	GOTOOLCHAIN=local go run ./scripts/scale                 # the full scenario, about 5 minutes
 //	GOTOOLCHAIN=local go run ./scripts/scale -full -json scale.json
 //
 // See scripts/scale/README.md.
@@ -109,7 +109,7 @@ func run() int {
 	fs.IntVar(&o.scrapesEach, "scrapes", 40, "scrapes per scraper")
 	fs.DurationVar(&o.scrapeCap, "scrape-cap", 30*time.Second, "overall time cap of the scrape test")
 	fs.IntVar(&o.computeRuns, "compute-runs", 3, "Build+Reports runs (the median is the figure)")
-	fs.StringVar(&o.trigger, "trigger", "auto", "how to trigger the incremental refresh: auto, sighup, restart or post:/path (an endpoint of the daemon); auto: SIGHUP if the daemon's source handles it, else restart")
+	fs.StringVar(&o.trigger, "trigger", "auto", "how to trigger the incremental refresh: auto, sighup, restart or post:/path (an endpoint of the daemon); auto: POST /refresh if the daemon serves it, else restart")
 	fs.DurationVar(&o.refreshWait, "refresh-wait", 2*time.Hour, "longest wait for one refresh")
 	fs.DurationVar(&o.fullRefreshIv, "full-refresh-interval", 24*time.Hour, "FULL_REFRESH_INTERVAL given to the daemon (long, so the incremental is not a reconcile)")
 	fs.StringVar(&o.jsonOut, "json", "", "write every figure and detail to this JSON file")

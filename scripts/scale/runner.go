@@ -129,8 +129,11 @@ func (r *runner) startAndRefresh(name string, fk *fake, env map[string]string) (
 	return rr, err
 }
 
-func (r *runner) noteCapabilities() {
-	c := probeCapabilities(r.root)
+func (r *runner) noteCapabilities() error {
+	c, err := probeCapabilities(r.ctx, r.bin)
+	if err != nil {
+		return err
+	}
 	r.caps = c
 	add := func(ok bool, has, lacks string) {
 		if ok {
@@ -140,23 +143,24 @@ func (r *runner) noteCapabilities() {
 		}
 	}
 	add(c.RefreshConcurrency, "REFRESH_CONCURRENCY", "REFRESH_CONCURRENCY not read (the -concurrency flag and the sequential run set a variable the daemon ignores)")
-	add(c.FullRefreshInterval, "FULL_REFRESH_INTERVAL", "FULL_REFRESH_INTERVAL not read (no incremental refresh yet)")
-	add(c.SIGHUP, "SIGHUP refresh trigger", "no refresh trigger (no SIGHUP, no endpoint): the incremental refresh is the one at restart")
-	add(c.StateRestore, "state/ package", "no state/ package (STATE_DIR keeps no reports: restart reads Intercom in full)")
-	r.logf("daemon source: has [%s]; lacks [%s]", strings.Join(r.env.Daemon, ", "), strings.Join(r.env.Lacks, "; "))
+	add(c.FullRefreshInterval, "FULL_REFRESH_INTERVAL", "FULL_REFRESH_INTERVAL not read (no incremental refresh)")
+	add(c.StateDir, "STATE_DIR", "STATE_DIR not read (restart reads Intercom in full)")
+	r.logf("the daemon reads: [%s]; lacks [%s]", strings.Join(r.env.Daemon, ", "), strings.Join(r.env.Lacks, "; "))
+	return nil
 }
 
 func (r *runner) scenario() error {
 	o := r.o
 	ctx := r.ctx
-	r.noteCapabilities()
-
 	r.logf("building the daemon from %s", r.root)
 	took, err := buildDaemon(ctx, r.root, r.bin)
 	if err != nil {
 		return err
 	}
 	r.logf("built in %s", took.Round(time.Millisecond))
+	if err := r.noteCapabilities(); err != nil {
+		return err
+	}
 
 	// ---- the workspace ----
 	r.logf("generating: %d contacts (%d enrolled), %d closed session conversations over %d days, %d coaches, %d employers",
@@ -272,10 +276,12 @@ func (r *runner) scenario() error {
 
 	trigger := o.trigger
 	if trigger == "auto" {
+		// Ask the running daemon whether it has a refresh endpoint.
 		trigger = "restart"
-		if r.caps.SIGHUP {
-			trigger = "sighup"
+		if cold.d.hasEndpoint(ctx, "/refresh") {
+			trigger = "post:/refresh"
 		}
+		r.logf("incremental: trigger %s (asked the daemon for POST /refresh)", trigger)
 	}
 	var incStats phaseStats
 	var incM metrics
