@@ -13,15 +13,16 @@ import (
 	"github.com/coaching/intercom_exporter/intercom"
 )
 
-// syncHandler serves POST /sync (docs/endpoints.md): 404 when the sync is
-// off, 405 for other methods, 403 without member access, 409 during a run.
+// syncHandler serves POST /sync (docs/endpoints.md): 405 for other methods
+// (whether the sync is on or off), 404 when the sync is off, 401 or 403
+// without write access (docs/access.md), 409 during a run.
 func (s *Server) syncHandler() http.Handler {
 	if s.o.Syncer == nil {
-		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		return methods(func(w http.ResponseWriter, _ *http.Request) {
 			textError(w, http.StatusNotFound, "the engagement sync is off (SYNC_MODE=off)")
-		})
+		}, http.MethodPost)
 	}
-	return methods(s.memberData(s.sync), http.MethodPost)
+	return methods(s.guard(needWrite, s.sync), http.MethodPost)
 }
 
 // syncError is the JSON body of a sync that did not run.
@@ -48,6 +49,9 @@ func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
 	// A client that hangs up does not stop a run that writes to Intercom:
 	// the runner would leave contacts for the next run, but there is no
 	// reason to. Server shutdown waits for it (ShutdownTimeout).
+	// A run writes nothing to the client until it ends: no write deadline
+	// meanwhile (HTTP/2 would reset the stream); the answer's writes set one.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 	sum, err := s.o.Syncer.Sync(context.WithoutCancel(r.Context()), dryRun)
 	if err != nil {
 		code, body := syncFailure(err)
