@@ -167,7 +167,9 @@ func (q query) lookbackDays(max int) (int, error) {
 	if err != nil || s == "" {
 		return max, err
 	}
-	// Digits only: Atoi would take "+7".
+	// Digits only, untrimmed: Atoi would take "+7", and an unencoded "+7"
+	// in a URL arrives as " 7".
+	s = q.v["lookback_days"][0]
 	n, err := strconv.Atoi(s)
 	if strings.Trim(s, "0123456789") != "" || err != nil || n < 1 || n > max {
 		if max == math.MaxInt { // before the first refresh
