@@ -81,7 +81,7 @@ func TestAccess_EmptiedWebConfigRefusesMemberDataWhileServing(t *testing.T) {
 
 func TestAccess_BrokenOrMissingWebConfigRefusesMemberData(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
+		name   string
 		break_ func(t *testing.T, path string)
 	}{
 		{"not YAML", func(t *testing.T, path string) {
