@@ -470,3 +470,33 @@ func TestWebConfigExample_IsValidAndTurnsBasicAuthOn(t *testing.T) {
 		t.Errorf("prometheus: %d %v", r.code, r.header)
 	}
 }
+
+func TestWebConfigExample_TheDocumentedRoles(t *testing.T) {
+	// SYNC_USERS=ops, MEMBER_USERS=finance,grafana, as the example says.
+	path := filepath.Join("..", "deploy", "web-config.example.yml")
+	sv := serve(t, Options{WebConfigFile: path, SyncUsers: []string{"ops"}, MemberUsers: []string{"finance", "grafana"},
+		Syncer: &fakeSyncer{sum: engagement.Summary{Result: engagement.ResultSuccess}}}, "http", nil)
+	for _, tc := range []struct {
+		user                        string
+		metrics, billing, json, syn int
+	}{
+		{"prometheus", 200, 403, 403, 403},
+		{"finance", 200, 200, 200, 403},
+		{"grafana", 200, 200, 200, 403},
+		{"ops", 200, 403, 403, 200},
+	} {
+		pw := "change-me-" + tc.user
+		if r := sv.request(t, http.MethodGet, "/metrics", tc.user, pw); r.code != tc.metrics {
+			t.Errorf("%s /metrics: %d, want %d", tc.user, r.code, tc.metrics)
+		}
+		if r := sv.request(t, http.MethodGet, "/billing.csv", tc.user, pw); r.code != tc.billing {
+			t.Errorf("%s /billing.csv: %d, want %d", tc.user, r.code, tc.billing)
+		}
+		if r := sv.request(t, http.MethodGet, "/caseload.csv?format=json", tc.user, pw); r.code != tc.json {
+			t.Errorf("%s /caseload.csv?format=json: %d, want %d", tc.user, r.code, tc.json)
+		}
+		if r := sv.request(t, http.MethodPost, "/sync", tc.user, pw); r.code != tc.syn {
+			t.Errorf("%s POST /sync: %d, want %d", tc.user, r.code, tc.syn)
+		}
+	}
+}

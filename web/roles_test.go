@@ -81,8 +81,8 @@ func TestAccess_EmptiedWebConfigRefusesMemberDataWhileServing(t *testing.T) {
 
 func TestAccess_BrokenOrMissingWebConfigRefusesMemberData(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		break_ func(t *testing.T, path string)
+		name  string
+		spoil func(t *testing.T, path string)
 	}{
 		{"not YAML", func(t *testing.T, path string) {
 			if err := os.WriteFile(path, []byte("basic_auth_users: [\n"), 0o600); err != nil {
@@ -113,7 +113,7 @@ func TestAccess_BrokenOrMissingWebConfigRefusesMemberData(t *testing.T) {
 				if r := requestAs(t, h, http.MethodGet, "/billing.csv?month=2026-10", testUser, testPassword); r.code != http.StatusOK {
 					t.Fatalf("before: %d %s", r.code, r.body)
 				}
-				tc.break_(t, path)
+				tc.spoil(t, path)
 				for _, user := range []string{"", testUser} {
 					if r := requestAs(t, h, http.MethodGet, "/billing.csv", user, testPassword); r.code != http.StatusForbidden || strings.Contains(r.body, "Zoe") {
 						t.Errorf("GET /billing.csv as %q: %d %s, want 403", user, r.code, r.body)
