@@ -134,7 +134,7 @@ func (s *Server) clearRefusal() {
 	g.lastReason = ""
 	g.mu.Unlock()
 	if was != "" {
-		s.log.Info("The web configuration names basic auth users again; member data and writes are served to them")
+		s.log.Info("The web configuration is usable again; member data and writes are decided from it", "was", was)
 	}
 }
 
@@ -158,6 +158,7 @@ func (s *Server) decide(r *http.Request, n need) *refusal {
 			s.logRefusal(fmt.Sprintf("WEB_CONFIG_FILE %s no longer names basic_auth_users; basic auth was configured at start-up", s.gate.path))
 			return &refusal{http.StatusForbidden, "member data and writes are refused: the web configuration no longer names basic auth users; see the exporter's log"}
 		}
+		s.clearRefusal()
 	}
 	if len(users) == 0 {
 		// No basic auth, now and at start-up.
@@ -168,9 +169,6 @@ func (s *Server) decide(r *http.Request, n need) *refusal {
 			return &refusal{http.StatusForbidden, fmt.Sprintf("%s names basic auth users, but basic auth is not configured (WEB_CONFIG_FILE with basic_auth_users)", roleVar(n))}
 		}
 		return nil
-	}
-	if s.basicAuth {
-		s.clearRefusal()
 	}
 	user, password, ok := r.BasicAuth()
 	hash, known := users[user]

@@ -125,6 +125,9 @@ func TestAccess_BrokenOrMissingWebConfigRefusesMemberData(t *testing.T) {
 				if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "WEB_CONFIG_FILE") {
 					t.Errorf("the reason is not logged at ERROR: %s", logs.String())
 				}
+				if n := strings.Count(logs.String(), "Member data and writes are refused"); n != 1 {
+					t.Errorf("the same reason is logged %d times for 4 requests, want once", n)
+				}
 			})
 		}
 	}
