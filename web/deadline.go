@@ -6,9 +6,11 @@ import (
 )
 
 // writeDeadlines drops a client that stops reading (docs/access.md, slow
-// readers): each request starts with a write deadline WriteTimeout ahead,
-// and every write or flush of the handler moves it WriteTimeout ahead of
-// that moment. A report is written in chunks of at most 32 KiB, so a
+// readers): every write or flush of the handler sets the write deadline
+// WriteTimeout ahead of that moment, and it stays for what the server
+// writes after the handler returns. Before the first write there is none,
+// so a handler may compute as long as it needs (HTTP/2 resets a stream
+// whose deadline passes even with nothing to write). A report is written in chunks of at most 32 KiB, so a
 // download is cut off only when the client accepts nothing for a whole
 // WriteTimeout, never for being long. Then the write fails, the handler
 // returns and the connection is closed, freeing the report it held.
@@ -16,9 +18,9 @@ func (s *Server) writeDeadlines(h http.Handler) http.Handler {
 	d := s.o.WriteTimeout
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := http.NewResponseController(w)
-		// Also resets a deadline left by the previous request on a
-		// kept-alive connection. Recorders in tests do not support it.
-		_ = rc.SetWriteDeadline(time.Now().Add(d))
+		// Clears the deadline left by the previous request on a kept-alive
+		// connection. Recorders in tests do not support it.
+		_ = rc.SetWriteDeadline(time.Time{})
 		h.ServeHTTP(&deadlineWriter{ResponseWriter: w, rc: rc, d: d}, r)
 	})
 }

@@ -49,9 +49,6 @@ func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
 	// A client that hangs up does not stop a run that writes to Intercom:
 	// the runner would leave contacts for the next run, but there is no
 	// reason to. Server shutdown waits for it (ShutdownTimeout).
-	// A run writes nothing to the client until it ends: no write deadline
-	// meanwhile (HTTP/2 would reset the stream); the answer's writes set one.
-	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 	sum, err := s.o.Syncer.Sync(context.WithoutCancel(r.Context()), dryRun)
 	if err != nil {
 		code, body := syncFailure(err)
