@@ -67,6 +67,17 @@ func TestAccess_EmptiedWebConfigRefusesMemberDataWhileServing(t *testing.T) {
 			}
 		})
 	}
+	// A broken file: exporter-toolkit answers 500 to everything, and
+	// nothing of the member data goes out, with or without credentials.
+	if err := os.WriteFile(path, []byte("basic_auth_users: [\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, auth := range [][]string{nil, {testUser, testPassword}} {
+		r := sv.request(t, http.MethodGet, "/billing.csv?month=2026-10", auth...)
+		if r.code == http.StatusOK || strings.Contains(r.body, "Zoe") || r.header.Get("X-Data-Timestamp") != "" {
+			t.Errorf("broken file, credentials %v: %d %s", auth != nil, r.code, r.body)
+		}
+	}
 	// Users back: served again, to them only.
 	if err := os.WriteFile(path, []byte(basicAuthConfig(t)), 0o600); err != nil {
 		t.Fatal(err)
