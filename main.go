@@ -133,6 +133,8 @@ func run(args []string, env envconfig.Lookuper, stdout, stderr io.Writer) int {
 		Demo:                 cfg.Demo,
 		WebConfigFile:        cfg.WebConfigFile,
 		ListenAddress:        cfg.ListenAddress,
+		SyncUsers:            cfg.SyncUsers,
+		MemberUsers:          cfg.MemberUsers,
 	})
 	if err != nil {
 		logger.Error("Setting up the HTTP server failed", "err", err)

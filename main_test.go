@@ -56,7 +56,7 @@ func TestInvalidConfiguration_ExitsOneWithOneMessageListingEveryProblem(t *testi
 		"INTERCOM_ACCESS_TOKEN": token,
 		"TIMEZONE":              "Nowhere/Special",
 		"LOOKBACK_DAYS":         "many",
-		"SYNC_SCHEDULE":         "15 1 * * *",
+		"SYNC_SCHEDULE":         "0 6 31 2 *",
 		"LOG_LEVEL":             "chatty",
 	}), io.Discard, &stderr)
 	assert.Equal(t, 1, code)

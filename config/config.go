@@ -13,11 +13,12 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
-	"github.com/robfig/cron/v3"
 	"github.com/sethvargo/go-envconfig"
+	"go.yaml.in/yaml/v2"
 
 	"github.com/coaching/intercom_exporter/engagement"
 )
@@ -48,6 +49,11 @@ type Config struct {
 	// Metrics and access (docs/metrics.md and docs/endpoints.md).
 	MaxSeriesPerFamily   int  `env:"MAX_SERIES_PER_FAMILY, default=10000"`
 	AllowUnauthenticated bool `env:"ALLOW_UNAUTHENTICATED, default=false"`
+	// Roles (docs/access.md): basic auth user names that may write
+	// (POST /sync) and read member data; unset, every authenticated user
+	// may do both.
+	SyncUsers   []string `env:"SYNC_USERS"`
+	MemberUsers []string `env:"MEMBER_USERS"`
 
 	// Engagement sync (docs/sync.md).
 	SyncSchedule    string `env:"SYNC_SCHEDULE, default=0 6 * * *"`
@@ -252,6 +258,12 @@ func (c *Config) normalise() {
 	c.SessionChannels = trimList(c.SessionChannels)
 	c.CallChannels = trimList(c.CallChannels)
 	c.RegistrationAttributes = trimList(c.RegistrationAttributes)
+	if c.SyncUsers != nil {
+		c.SyncUsers = trimList(c.SyncUsers)
+	}
+	if c.MemberUsers != nil {
+		c.MemberUsers = trimList(c.MemberUsers)
+	}
 	for _, p := range []*string{&c.Timezone, &c.ChannelAttribute, &c.MemberCoach, &c.EmployerAttribute,
 		&c.LastCallAttribute, &c.StatusAttribute, &c.SyncSchedule, &c.SyncMode, &c.Version, &c.APIBase,
 		&c.ListenAddress, &c.WebConfigFile, &c.StateDir, &c.LogLevel, &c.LogFormat, &c.DemoIntercomAddress} {
@@ -293,6 +305,9 @@ func (c *Config) validate(bad map[string]bool) []error {
 	switch {
 	case c.Timezone == "":
 		add("TIMEZONE", "empty; use an IANA name such as Europe/London or UTC")
+	case c.Timezone == "Local":
+		// The machine's zone would change the rules with the host.
+		add("TIMEZONE", "%q is the machine's zone, not an IANA timezone name; name the zone (such as Europe/London or UTC)", c.Timezone)
 	case err != nil:
 		add("TIMEZONE", "%q is not an IANA timezone name (such as Europe/London or UTC)", c.Timezone)
 	default:
@@ -334,7 +349,7 @@ func (c *Config) validate(bad map[string]bool) []error {
 	default:
 		add("SYNC_MODE", "%q is not one of off, dry-run, apply", c.SyncMode)
 	}
-	if err := CheckSchedule(c.SyncSchedule); err != nil {
+	if err := CheckSchedule(c.SyncSchedule, c.Location(), time.Now()); err != nil {
 		add("SYNC_SCHEDULE", "%v", err)
 	}
 	if c.SyncMaxWrites < 1 {
@@ -374,18 +389,37 @@ func (c *Config) validate(bad map[string]bool) []error {
 	if err := checkHostPort(c.ListenAddress); err != nil {
 		add("LISTEN_ADDRESS", "%q: %v", c.ListenAddress, err)
 	}
+	webUsers, webUsersKnown := map[string]bool(nil), false
 	if c.WebConfigFile != "" {
 		if st, err := os.Stat(c.WebConfigFile); err != nil {
 			add("WEB_CONFIG_FILE", "cannot read %q: %v", c.WebConfigFile, unwrapPathError(err))
 		} else if st.IsDir() {
 			add("WEB_CONFIG_FILE", "%q is a directory, not a file", c.WebConfigFile)
+		} else {
+			webUsers, webUsersKnown = readWebUsers(c.WebConfigFile)
+		}
+	}
+	for _, r := range []struct {
+		key   string
+		names []string
+	}{{"SYNC_USERS", c.SyncUsers}, {"MEMBER_USERS", c.MemberUsers}} {
+		switch {
+		case r.names == nil:
+		case len(r.names) == 0:
+			add(r.key, "names no user; leave it unset to let every authenticated user in")
+		case c.WebConfigFile == "":
+			add(r.key, "names basic auth users, but WEB_CONFIG_FILE is not set (roles need basic auth)")
+		case webUsersKnown:
+			for _, n := range r.names {
+				if !webUsers[n] {
+					add(r.key, "%q is not a user in the basic_auth_users of WEB_CONFIG_FILE", n)
+				}
+			}
 		}
 	}
 	if c.StateDir != "" {
-		if st, err := os.Stat(c.StateDir); err != nil {
-			add("STATE_DIR", "cannot use %q: %v (create it, writable by the exporter)", c.StateDir, unwrapPathError(err))
-		} else if !st.IsDir() {
-			add("STATE_DIR", "%q is not a directory", c.StateDir)
+		if err := checkWritableDir(c.StateDir); err != nil {
+			add("STATE_DIR", "cannot use %q: %v", c.StateDir, err)
 		}
 	}
 	if c.RefreshInterval < 10*time.Second {
@@ -455,6 +489,52 @@ func checkHostPort(addr string) error {
 	if port == "" {
 		return errors.New("no port")
 	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q is not a number in 0..65535", port)
+	}
+	return nil
+}
+
+// readWebUsers reads the basic auth user names of an exporter-toolkit web
+// configuration; ok is false when the file cannot be read or parsed (the
+// web server reports that at start-up with exporter-toolkit's own words).
+func readWebUsers(path string) (users map[string]bool, ok bool) {
+	content, err := os.ReadFile(path)
+	if err != nil {
+		return nil, false
+	}
+	var wc struct {
+		Users map[string]string `yaml:"basic_auth_users"`
+	}
+	if err := yaml.Unmarshal(content, &wc); err != nil {
+		return nil, false
+	}
+	users = make(map[string]bool, len(wc.Users))
+	for n := range wc.Users {
+		users[n] = true
+	}
+	return users, true
+}
+
+// checkWritableDir checks that dir is a directory the exporter can create
+// and remove files in, as saving state does (docs/operations.md).
+func checkWritableDir(dir string) error {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("%v (create it, writable by the exporter)", unwrapPathError(err))
+	}
+	if !st.IsDir() {
+		return errors.New("not a directory")
+	}
+	f, err := os.CreateTemp(dir, ".write-check-*")
+	if err != nil {
+		return fmt.Errorf("not writable by the exporter: %v", unwrapPathError(err))
+	}
+	name := f.Name()
+	_ = f.Close()
+	if err := os.Remove(name); err != nil {
+		return fmt.Errorf("files cannot be removed from it: %v", unwrapPathError(err))
+	}
 	return nil
 }
 
@@ -476,27 +556,6 @@ func checkBaseURL(raw string) error {
 		return fmt.Errorf("%q: no credentials allowed in the URL (Intercom authenticates with INTERCOM_ACCESS_TOKEN)", shown)
 	case u.RawQuery != "" || u.Fragment != "":
 		return fmt.Errorf("%q: no query or fragment allowed", shown)
-	}
-	return nil
-}
-
-// ScheduleParser parses SYNC_SCHEDULE: standard cron, five fields.
-var ScheduleParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow)
-
-// CheckSchedule checks a SYNC_SCHEDULE: five cron fields (minute hour
-// day-of-month month day-of-week) in TIMEZONE, never firing between 01:00
-// and 03:00, where DST changes skip or repeat an hour.
-func CheckSchedule(s string) error {
-	fields := strings.Fields(s)
-	if len(fields) != 5 || strings.HasPrefix(s, "@") || strings.Contains(s, "TZ=") {
-		return fmt.Errorf("%q is not a cron expression of 5 fields (minute hour day-of-month month day-of-week, like \"0 6 * * *\"); the timezone is TIMEZONE", s)
-	}
-	sched, err := ScheduleParser.Parse(s)
-	if err != nil {
-		return fmt.Errorf("%q: %v", s, err)
-	}
-	if spec, ok := sched.(*cron.SpecSchedule); ok && spec.Hour&(1<<1|1<<2) != 0 {
-		return fmt.Errorf("%q fires between 01:00 and 03:00, where DST changes skip or repeat an hour; choose another hour", s)
 	}
 	return nil
 }
@@ -563,6 +622,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("sync_schedule", c.SyncSchedule),
 		slog.Int("max_series_per_family", c.MaxSeriesPerFamily),
 		slog.Bool("allow_unauthenticated", c.AllowUnauthenticated),
+		slog.String("sync_users", roleLog(c.SyncUsers)),
+		slog.String("member_users", roleLog(c.MemberUsers)),
 		slog.String("state_dir", c.StateDir),
 		slog.Bool("demo", c.Demo),
 	)
@@ -575,6 +636,14 @@ func (c Config) String() string {
 	type plain Config // drops the methods, keeps Secret's redaction
 	cc.location = nil // Timezone says it
 	return fmt.Sprintf("%+v", plain(cc))
+}
+
+// roleLog shows a role list; unset means every authenticated user.
+func roleLog(names []string) string {
+	if names == nil {
+		return "(every authenticated user)"
+	}
+	return strings.Join(names, ",")
 }
 
 func redactURL(raw string) string {

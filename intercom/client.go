@@ -38,6 +38,7 @@ type Client struct {
 	backoffMax  time.Duration
 	obs         Observer
 	log         *slog.Logger
+	maxBody     int64
 
 	lim  *limiter // shared by every view
 	pace *pacer   // this view's own pacing
@@ -98,6 +99,13 @@ func WithObserver(o Observer) Option {
 	}
 }
 
+// WithMaxResponseBytes bounds the body of one Intercom answer (default
+// DefaultMaxResponseBytes). A larger answer fails its request with
+// ErrResponseTooLarge and is not retried.
+func WithMaxResponseBytes(n int64) Option {
+	return func(c *Client) { c.maxBody = n }
+}
+
 // WithLogger sets the logger (default slog.Default()). Retries are logged at
 // warn level with the route template, never the token or ids.
 func WithLogger(l *slog.Logger) Option {
@@ -142,6 +150,7 @@ func New(baseURL, token, version string, opts ...Option) (*Client, error) {
 		backoffMax:  30 * time.Second,
 		obs:         nopObserver{},
 		log:         slog.Default(),
+		maxBody:     DefaultMaxResponseBytes,
 		lim:         newLimiter(),
 		pace:        &pacer{fraction: 1},
 	}
@@ -153,6 +162,8 @@ func New(baseURL, token, version string, opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("intercom: request timeout must be positive, got %v", c.timeout)
 	case c.attempts < 1:
 		return nil, fmt.Errorf("intercom: retry attempts must be at least 1, got %d", c.attempts)
+	case c.maxBody < 1<<10:
+		return nil, fmt.Errorf("intercom: the response size limit must be at least 1 KiB, got %d bytes", c.maxBody)
 	case c.backoffBase <= 0 || c.backoffMax < c.backoffBase:
 		return nil, fmt.Errorf("intercom: back-off must satisfy 0 < base <= max, got %v and %v", c.backoffBase, c.backoffMax)
 	}
@@ -226,8 +237,18 @@ type attemptResult struct {
 // the endpoint returns.
 var errMalformed = errors.New("malformed response body")
 
-// maxBody bounds a response body (a page of 150 conversations is well under).
-const maxBody = 64 << 20
+// DefaultMaxResponseBytes bounds the body of one Intercom answer
+// (docs/intercom.md). The largest answers read are search pages of 150
+// conversations or contacts, well under 2 MiB; a refresh has up to
+// REFRESH_CONCURRENCY of them in flight, each buffered whole, so the bound
+// also bounds the memory a misbehaving server or proxy can make the
+// exporter take.
+const DefaultMaxResponseBytes = 16 << 20
+
+// ErrResponseTooLarge is wrapped by the error of a request whose answer is
+// larger than the limit (WithMaxResponseBytes). It is not retried: the same
+// request would get the same answer.
+var ErrResponseTooLarge = errors.New("response body too large")
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
@@ -330,11 +351,21 @@ func (c *Client) attempt(ctx context.Context, cl call, decode func([]byte) error
 			bufPool.Put(buf)
 		}
 	}()
-	_, rerr := buf.ReadFrom(io.LimitReader(resp.Body, maxBody+1))
+	if resp.ContentLength > c.maxBody {
+		// Declared too large: not read at all.
+		_ = resp.Body.Close()
+		c.obs.ObserveRequest(cl.method, cl.endpoint, "error", time.Since(start))
+		return attemptResult{err: c.tooLarge(cl, resp.StatusCode)}
+	}
+	if resp.ContentLength > 0 {
+		buf.Grow(int(resp.ContentLength))
+	}
+	_, rerr := buf.ReadFrom(io.LimitReader(resp.Body, c.maxBody+1))
 	_ = resp.Body.Close()
 	code := strconv.Itoa(resp.StatusCode)
-	if rerr == nil && buf.Len() > maxBody {
-		rerr = fmt.Errorf("response body larger than %d bytes", maxBody)
+	if rerr == nil && int64(buf.Len()) > c.maxBody {
+		c.obs.ObserveRequest(cl.method, cl.endpoint, "error", time.Since(start))
+		return attemptResult{err: c.tooLarge(cl, resp.StatusCode)}
 	}
 	if rerr != nil {
 		c.obs.ObserveRequest(cl.method, cl.endpoint, "error", time.Since(start))
@@ -368,6 +399,11 @@ func (c *Client) attempt(ctx context.Context, cl call, decode func([]byte) error
 	default:
 		return attemptResult{err: newAPIError(cl.method, cl.endpoint, s, buf.Bytes(), c.token)}
 	}
+}
+
+func (c *Client) tooLarge(cl call, status int) error {
+	return fmt.Errorf("intercom: %s %s: the HTTP %d answer is larger than %d bytes, the limit for one answer: %w",
+		cl.method, cl.endpoint, status, c.maxBody, ErrResponseTooLarge)
 }
 
 // transportError describes a failed exchange without the request URL (which

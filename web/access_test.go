@@ -145,7 +145,9 @@ func serve(t *testing.T, o Options, scheme string, roots *x509.CertPool) *served
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx) }()
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}
-	sv := &served{base: scheme + "://" + o.ListenAddress, client: &http.Client{Transport: tr, Timeout: 10 * time.Second}}
+	// Generous: a first request per user runs bcrypt twice (exporter-toolkit
+	// and the access check), slow under -race on a busy machine.
+	sv := &served{base: scheme + "://" + o.ListenAddress, client: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
 	var once bool
 	var result error
 	sv.stop = func() error {
@@ -468,5 +470,41 @@ func TestWebConfigExample_IsValidAndTurnsBasicAuthOn(t *testing.T) {
 	if r := sv.request(t, http.MethodGet, "/metrics", "prometheus", "change-me-prometheus"); r.code != http.StatusOK ||
 		r.header.Get("X-Frame-Options") != "deny" {
 		t.Errorf("prometheus: %d %v", r.code, r.header)
+	}
+}
+
+func TestWebConfigExample_TheDocumentedRoles(t *testing.T) {
+	// SYNC_USERS=ops, MEMBER_USERS=finance,grafana, as the example says.
+	path := filepath.Join("..", "deploy", "web-config.example.yml")
+	// The handler checks the credentials itself (once per user: cached),
+	// so exporter-toolkit's own check, cost-10 bcrypt again, is left out.
+	h := newTestServer(t, func(o *Options) {
+		o.WebConfigFile = path
+		o.AllowUnauthenticated = false
+		o.SyncUsers = []string{"ops"}
+		o.MemberUsers = []string{"finance", "grafana"}
+	}).Handler()
+	for _, tc := range []struct {
+		user                        string
+		metrics, billing, json, syn int
+	}{
+		{"prometheus", 200, 403, 403, 403},
+		{"finance", 200, 200, 200, 403},
+		{"grafana", 200, 200, 200, 403},
+		{"ops", 200, 403, 403, 200},
+	} {
+		pw := "change-me-" + tc.user
+		if r := requestAs(t, h, http.MethodGet, "/metrics", tc.user, pw); r.code != tc.metrics {
+			t.Errorf("%s /metrics: %d, want %d", tc.user, r.code, tc.metrics)
+		}
+		if r := requestAs(t, h, http.MethodGet, "/billing.csv", tc.user, pw); r.code != tc.billing {
+			t.Errorf("%s /billing.csv: %d, want %d", tc.user, r.code, tc.billing)
+		}
+		if r := requestAs(t, h, http.MethodGet, "/caseload.csv?format=json", tc.user, pw); r.code != tc.json {
+			t.Errorf("%s /caseload.csv?format=json: %d, want %d", tc.user, r.code, tc.json)
+		}
+		if r := requestAs(t, h, http.MethodPost, "/sync", tc.user, pw); r.code != tc.syn {
+			t.Errorf("%s POST /sync: %d, want %d", tc.user, r.code, tc.syn)
+		}
 	}
 }

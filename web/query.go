@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"slices"
 	"strconv"
@@ -140,6 +141,10 @@ func (q query) month(def engagement.Month) (engagement.Month, error) {
 	if err != nil {
 		return engagement.Month{}, &badRequest{err.Error()}
 	}
+	if m.Year < 1 {
+		// Year 0 would show up as year -001 in the reasons further on.
+		return engagement.Month{}, badf("month %q: the year is out of range", s)
+	}
 	return m, nil
 }
 
@@ -162,8 +167,14 @@ func (q query) lookbackDays(max int) (int, error) {
 	if err != nil || s == "" {
 		return max, err
 	}
+	// Digits only, untrimmed: Atoi would take "+7", and an unencoded "+7"
+	// in a URL arrives as " 7".
+	s = q.v["lookback_days"][0]
 	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > max {
+	if strings.Trim(s, "0123456789") != "" || err != nil || n < 1 || n > max {
+		if max == math.MaxInt { // before the first refresh
+			return 0, badf("lookback_days %q is not a positive integer", s)
+		}
 		return 0, badf("lookback_days %q is not an integer in 1..%d (LOOKBACK_DAYS)", s, max)
 	}
 	return n, nil
@@ -254,4 +265,23 @@ func asBadRequest(err error) error {
 		return &badRequest{bm.Reason}
 	}
 	return err
+}
+
+// syntax checks the parameters whose form needs no data: month, live,
+// dry_run, from and to, lookback_days (its upper bound, LOOKBACK_DAYS,
+// comes with the data). Names and channels are checked against the data.
+func (q query) syntax() error {
+	if _, err := q.month(engagement.Month{}); err != nil {
+		return err
+	}
+	if _, err := q.boolean("live"); err != nil {
+		return err
+	}
+	if _, _, _, _, err := q.dayRange(); err != nil {
+		return err
+	}
+	if _, err := q.lookbackDays(math.MaxInt); err != nil {
+		return err
+	}
+	return nil
 }

@@ -47,12 +47,8 @@ func (s *Server) reportHandler(rep report) http.HandlerFunc {
 	allowed := append(slices.Clone(rep.params), "format")
 	return func(w http.ResponseWriter, r *http.Request) {
 		m := s.o.Source.Model()
-		if m == nil {
-			st := s.o.Source.Status()
-			w.Header().Set("Retry-After", retryAfter(st))
-			textError(w, http.StatusServiceUnavailable, notReadyReason(st))
-			return
-		}
+		// Bad input is 400 before the first refresh too: everything that
+		// can be checked without the data is checked first.
 		q, err := parseQuery(r.URL.RawQuery, allowed)
 		if err != nil {
 			textError(w, http.StatusBadRequest, err.Error())
@@ -61,6 +57,16 @@ func (s *Server) reportHandler(rep report) http.HandlerFunc {
 		format, err := q.format()
 		if err != nil {
 			textError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		if m == nil {
+			if err := q.syntax(); err != nil {
+				textError(w, http.StatusBadRequest, err.Error())
+				return
+			}
+			st := s.o.Source.Status()
+			w.Header().Set("Retry-After", retryAfter(st))
+			textError(w, http.StatusServiceUnavailable, notReadyReason(st))
 			return
 		}
 		h := w.Header()

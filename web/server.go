@@ -68,19 +68,33 @@ type Options struct {
 	// (ALLOW_UNAUTHENTICATED); Demo does too.
 	AllowUnauthenticated, Demo bool
 	// WebConfigFile is the exporter-toolkit web configuration (TLS, basic
-	// auth); "" for none.
+	// auth); "" for none. It is read again on every request.
 	WebConfigFile string
 	ListenAddress string
+	// SyncUsers may write (POST /sync) and MemberUsers may read member
+	// data (SYNC_USERS, MEMBER_USERS: basic auth user names); nil lets
+	// every authenticated user do it (docs/access.md).
+	SyncUsers, MemberUsers []string
+	// WriteTimeout drops a client that accepts no bytes of a response for
+	// this long; every write extends it, so a slow but steady download of
+	// a large file is not cut off. 0 means DefaultWriteTimeout.
+	WriteTimeout time.Duration
 }
+
+// DefaultWriteTimeout is how long a response may wait for a client to
+// accept its next chunk (at most 32 KiB) before the connection is dropped.
+const DefaultWriteTimeout = 60 * time.Second
 
 // Server is the exporter's HTTP server.
 type Server struct {
 	o       Options
 	log     *slog.Logger
 	handler http.Handler
-	// basicAuth is true when the web configuration file names basic auth
-	// users, which exporter-toolkit then requires on every request.
+	// basicAuth is true when the web configuration file named basic auth
+	// users at start-up: from then on, a file without users refuses member
+	// data and writes instead of opening them.
 	basicAuth bool
+	gate      *accessGate // nil without a web configuration file
 
 	orderMu sync.Mutex
 	orders  []*memberOrder // most recent first, at most orderCacheSize
@@ -90,8 +104,8 @@ type Server struct {
 // large CSV download, a sync run) once its context is done.
 const ShutdownTimeout = 30 * time.Second
 
-// New checks the options and reads the web configuration file once, to know
-// whether basic auth is configured.
+// New checks the options and reads the web configuration file, to know
+// whether basic auth is configured at start-up.
 func New(o Options) (*Server, error) {
 	if o.Source == nil {
 		return nil, errors.New("web: no Source given")
@@ -102,6 +116,9 @@ func New(o Options) (*Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = DefaultWriteTimeout
+	}
 	s := &Server{o: o, log: o.Logger}
 	if o.WebConfigFile != "" {
 		users, err := basicAuthUsers(o.WebConfigFile)
@@ -109,6 +126,7 @@ func New(o Options) (*Server, error) {
 			return nil, err
 		}
 		s.basicAuth = users > 0
+		s.gate = &accessGate{path: o.WebConfigFile}
 	}
 	switch {
 	case s.basicAuth:
@@ -186,10 +204,10 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/healthz", methods(healthz, http.MethodGet))
 	mux.Handle("/readyz", methods(s.readyz, http.MethodGet))
 	for _, r := range s.reports() {
-		mux.Handle("/"+r.name+".csv", methods(s.memberData(s.reportHandler(r)), http.MethodGet))
+		mux.Handle("/"+r.name+".csv", methods(s.guard(needRead, s.reportHandler(r)), http.MethodGet))
 	}
 	mux.Handle("/sync", s.syncHandler())
-	return s.logRequests(mux)
+	return s.writeDeadlines(s.logRequests(mux))
 }
 
 // methods answers 405 with Allow to any other method (GET allows HEAD).
@@ -215,23 +233,6 @@ func methods(h http.HandlerFunc, allowed ...string) http.Handler {
 const AccessHelp = "member data needs basic auth: set WEB_CONFIG_FILE to an exporter-toolkit web configuration with basic_auth_users " +
 	"(name: bcrypt hash, made with htpasswd -nBC 10 \"\" | tr -d ':\\n'; see deploy/web-config.example.yml), " +
 	"or set ALLOW_UNAUTHENTICATED=true to serve it to anyone who can reach this port"
-
-// memberAccess reports whether member data may be served: exporter-toolkit
-// then checks basic auth on every request, or the operator chose otherwise.
-func (s *Server) memberAccess() bool {
-	return s.basicAuth || s.o.AllowUnauthenticated || s.o.Demo
-}
-
-// memberData refuses member data (403) unless access is configured.
-func (s *Server) memberData(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if !s.memberAccess() {
-			textError(w, http.StatusForbidden, AccessHelp)
-			return
-		}
-		h(w, r)
-	}
-}
 
 func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	if st := s.o.Source.Status(); st.Ready && !st.DataTimestamp.IsZero() {

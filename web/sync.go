@@ -13,15 +13,16 @@ import (
 	"github.com/coaching/intercom_exporter/intercom"
 )
 
-// syncHandler serves POST /sync (docs/endpoints.md): 404 when the sync is
-// off, 405 for other methods, 403 without member access, 409 during a run.
+// syncHandler serves POST /sync (docs/endpoints.md): 405 for other methods
+// (whether the sync is on or off), 404 when the sync is off, 401 or 403
+// without write access (docs/access.md), 409 during a run.
 func (s *Server) syncHandler() http.Handler {
 	if s.o.Syncer == nil {
-		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		return methods(func(w http.ResponseWriter, _ *http.Request) {
 			textError(w, http.StatusNotFound, "the engagement sync is off (SYNC_MODE=off)")
-		})
+		}, http.MethodPost)
 	}
-	return methods(s.memberData(s.sync), http.MethodPost)
+	return methods(s.guard(needWrite, s.sync), http.MethodPost)
 }
 
 // syncError is the JSON body of a sync that did not run.
