@@ -129,7 +129,7 @@ func New(cfg *config.Config, o Options) (*Exporter, error) {
 		MaxWrites:   cfg.SyncMaxWrites,
 		Now:         o.Now,
 	})
-	e.status = Status{Interval: cfg.RefreshInterval, SyncMode: cfg.SyncMode, AdminsKnown: true}
+	e.status = Status{Interval: cfg.RefreshInterval, SyncMode: cfg.SyncMode, AdminsKnown: true, APIBase: cfg.APIBase}
 	return e, nil
 }
 
@@ -243,6 +243,9 @@ func (e *Exporter) refreshLocked(ctx context.Context) (*snapshot, error) {
 	e.status.LastDuration = took
 	if r != nil && r.workspaceTimezone != "" {
 		e.status.WorkspaceTimezone = r.workspaceTimezone
+	}
+	if r != nil && r.workspaceID != "" {
+		e.status.WorkspaceID = r.workspaceID
 	}
 	if err != nil {
 		e.status.Up = false
