@@ -49,7 +49,10 @@ func (v value) text() string {
 // table is a report's rows, ready to stream.
 type table struct {
 	columns []string
-	n       int
+	// csv is how many of the columns, from the first, the CSV form has
+	// (0: all); the JSON form has them all.
+	csv int
+	n   int
 	// row fills dst (len(columns) values) with row i.
 	row func(i int, dst []value)
 }
@@ -80,14 +83,18 @@ func CleanCell(s string) string {
 func writeCSV(w io.Writer, t table) error {
 	bw := bufio.NewWriterSize(w, 32<<10)
 	cw := csv.NewWriter(bw) // uses bw as its buffer
-	if err := cw.Write(t.columns); err != nil {
+	cols := t.columns
+	if t.csv > 0 {
+		cols = cols[:t.csv]
+	}
+	if err := cw.Write(cols); err != nil {
 		return err
 	}
 	vals := make([]value, len(t.columns))
-	rec := make([]string, len(t.columns))
+	rec := make([]string, len(cols))
 	for i := 0; i < t.n; i++ {
 		t.row(i, vals)
-		for j, v := range vals {
+		for j, v := range vals[:len(cols)] {
 			rec[j] = CleanCell(v.text())
 		}
 		if err := cw.Write(rec); err != nil {
