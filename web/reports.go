@@ -359,7 +359,9 @@ func (s *Server) buildBilling(m *engagement.Model, q query, h http.Header) (tabl
 		}
 		d[6], d[7] = flag(r.New), flag(r.Engaged)
 		d[8], d[9] = str(r.ExternalID), str(r.Qualifying)
-		d[10], d[11] = str(r.Reason()), str(link(r.ContactID))
+	}, extra: func(i int, d []value) {
+		r := &rows[i]
+		d[0], d[1] = str(r.Reason()), str(link(r.ContactID))
 	}}, month.String(), nil
 }
 
@@ -396,7 +398,8 @@ func (s *Server) buildCaseload(m *engagement.Model, q query, _ http.Header) (tab
 		d[0], d[1], d[2], d[3] = str(c.ID), str(c.Name), str(c.Email), str(r.Member.Employer)
 		d[4], d[5], d[6], d[7] = str(r.Member.Coach), str(r.Band), num(r.DaysSince), str(dayText(r.LastSession))
 		d[8], d[9], d[10] = str(r.Channels), num(r.Sessions), str(c.ExternalID)
-		d[11] = str(link(c.ID))
+	}, extra: func(i int, d []value) {
+		d[0] = str(link(rows[i].Member.Contact.ID))
 	}}, m.Today.String(), nil
 }
 
@@ -434,8 +437,10 @@ func (s *Server) buildParticipants(m *engagement.Model, q query, _ http.Header) 
 		d[0], d[1], d[2], d[3] = str(c.ID), str(c.Name), str(c.Email), str(r.Member.Employer)
 		d[4], d[5], d[6], d[7] = str(r.Member.Coach), str(r.Band), num(r.DaysWithout), str(dayText(r.LastSession))
 		d[8], d[9], d[10] = str(stampText(c.Registration)), str(r.Member.Status), str(c.ExternalID)
-		d[11], d[12], d[13] = str(dayText(r.FirstSession)), num(r.DaysSinceRegistration), str(r.Channels)
-		d[14], d[15] = str(strings.Join(r.Coaches, ", ")), str(link(c.ID))
+	}, extra: func(i int, d []value) {
+		r := &rows[i]
+		d[0], d[1], d[2] = str(dayText(r.FirstSession)), num(r.DaysSinceRegistration), str(r.Channels)
+		d[3], d[4] = str(strings.Join(r.Coaches, ", ")), str(link(r.Member.Contact.ID))
 	}}, m.Today.String(), nil
 }
 

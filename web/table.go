@@ -53,8 +53,19 @@ type table struct {
 	// (0: all); the JSON form has them all.
 	csv int
 	n   int
-	// row fills dst (len(columns) values) with row i.
+	// row fills dst with row i: the first csv columns (all when csv is 0).
 	row func(i int, dst []value)
+	// extra fills dst with the JSON-only columns of row i; nil when none.
+	// CSV files never pay for them.
+	extra func(i int, dst []value)
+}
+
+// csvWidth is the number of columns of the CSV form.
+func (t *table) csvWidth() int {
+	if t.csv > 0 {
+		return t.csv
+	}
+	return len(t.columns)
 }
 
 // CleanCell makes a CSV cell safe to open in a spreadsheet: a cell that
@@ -83,18 +94,15 @@ func CleanCell(s string) string {
 func writeCSV(w io.Writer, t table) error {
 	bw := bufio.NewWriterSize(w, 32<<10)
 	cw := csv.NewWriter(bw) // uses bw as its buffer
-	cols := t.columns
-	if t.csv > 0 {
-		cols = cols[:t.csv]
-	}
+	cols := t.columns[:t.csvWidth()]
 	if err := cw.Write(cols); err != nil {
 		return err
 	}
-	vals := make([]value, len(t.columns))
+	vals := make([]value, len(cols))
 	rec := make([]string, len(cols))
 	for i := 0; i < t.n; i++ {
 		t.row(i, vals)
-		for j, v := range vals[:len(cols)] {
+		for j, v := range vals {
 			rec[j] = CleanCell(v.text())
 		}
 		if err := cw.Write(rec); err != nil {
@@ -126,7 +134,11 @@ func writeJSON(w io.Writer, t table) error {
 			_, _ = bw.WriteString(",")
 		}
 		_, _ = bw.WriteString("\n{")
-		t.row(i, vals)
+		w := t.csvWidth()
+		t.row(i, vals[:w])
+		if t.extra != nil {
+			t.extra(i, vals[w:])
+		}
 		for j, v := range vals {
 			if j > 0 {
 				_ = bw.WriteByte(',')
