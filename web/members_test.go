@@ -296,7 +296,8 @@ func TestBillingMonths_ListsServedMonthsPreviousFirst(t *testing.T) {
 			t.Errorf("month %v listed but /billing.csv answers %d: %s", row["Month"], r.code, r.body)
 		}
 	}
-	if r := get(t, h, "/billing-months.json?month=2026-10"); r.code != http.StatusBadRequest {
+	if r := get(t, h, "/billing-months.json?month=2026-10"); r.code != http.StatusBadRequest ||
+		!strings.Contains(r.body, `unknown query parameter "month"; this endpoint takes none`) {
 		t.Errorf("a parameter: %d", r.code)
 	}
 	if r := do(t, h, http.MethodPost, "/billing-months.json"); r.code != http.StatusMethodNotAllowed {

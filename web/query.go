@@ -44,6 +44,9 @@ func parseQuery(raw string, allowed []string) (query, error) {
 	}
 	slices.Sort(names)
 	for _, k := range names {
+		if !slices.Contains(allowed, k) && len(allowed) == 0 {
+			return query{}, badf("unknown query parameter %q; this endpoint takes none", k)
+		}
 		if !slices.Contains(allowed, k) {
 			return query{}, badf("unknown query parameter %q; this endpoint takes %s", k, strings.Join(allowed, ", "))
 		}
