@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -129,7 +130,7 @@ func New(cfg *config.Config, o Options) (*Exporter, error) {
 		MaxWrites:   cfg.SyncMaxWrites,
 		Now:         o.Now,
 	})
-	e.status = Status{Interval: cfg.RefreshInterval, SyncMode: cfg.SyncMode, AdminsKnown: true, APIBase: cfg.APIBase}
+	e.status = Status{Interval: cfg.RefreshInterval, SyncMode: cfg.SyncMode, AdminsKnown: true, APIHost: apiHost(cfg.APIBase)}
 	return e, nil
 }
 
@@ -436,4 +437,13 @@ func (e *Exporter) warnOnce(key, msg string, args ...any) {
 		return
 	}
 	e.log.Warn(msg, args...)
+}
+
+// apiHost is the host name of an API base URL ("" when it does not parse).
+func apiHost(base string) string {
+	u, err := url.Parse(base)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
 }

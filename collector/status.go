@@ -26,8 +26,9 @@ type Status struct {
 	// WorkspaceID is the workspace's app id (GET /me's id_code), which its
 	// pages in Intercom are addressed by; "" until read.
 	WorkspaceID string
-	// APIBase is INTERCOM_API_BASE, which names the workspace's region.
-	APIBase string
+	// APIHost is the host of INTERCOM_API_BASE, which names the workspace's
+	// region (only the host: the base may carry credentials of a proxy).
+	APIHost string
 	// AdminsKnown is false when admins could not be read (coaches are then
 	// shown by id).
 	AdminsKnown bool

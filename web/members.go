@@ -108,7 +108,7 @@ func memberLinks(st collector.Status) func(contactID string) string {
 	if st.WorkspaceID == "" {
 		return func(string) string { return "" }
 	}
-	prefix := "https://" + appHost(st.APIBase) + "/a/apps/" + url.PathEscape(st.WorkspaceID) + "/users/"
+	prefix := "https://" + appHost(st.APIHost) + "/a/apps/" + url.PathEscape(st.WorkspaceID) + "/users/"
 	return func(id string) string {
 		if id == "" {
 			return ""
@@ -117,15 +117,11 @@ func memberLinks(st collector.Status) func(contactID string) string {
 	}
 }
 
-// appHost is Intercom's web application host for an API base: the EU and
-// Australian regions have their own; anything else (the US region, a
+// appHost is Intercom's web application host for the API's host: the EU
+// and Australian regions have their own; anything else (the US region, a
 // proxy, a fake) links to the US host.
-func appHost(apiBase string) string {
-	u, err := url.Parse(apiBase)
-	if err != nil {
-		return "app.intercom.com"
-	}
-	switch strings.ToLower(u.Hostname()) {
+func appHost(apiHost string) string {
+	switch strings.ToLower(apiHost) {
 	case "api.eu.intercom.io":
 		return "app.eu.intercom.com"
 	case "api.au.intercom.io":

@@ -229,18 +229,18 @@ func TestBilling_JSONHasReason(t *testing.T) {
 
 func TestMemberLinks_OnTheWorkspaceHostWithTheAppID(t *testing.T) {
 	for base, host := range map[string]string{
-		"https://api.intercom.io":     "app.intercom.com",
-		"https://api.eu.intercom.io/": "app.eu.intercom.com",
-		"https://API.AU.intercom.io":  "app.au.intercom.com",
-		"http://127.0.0.1:8089":       "app.intercom.com",
-		"::not a url":                 "app.intercom.com",
+		"api.intercom.io":    "app.intercom.com",
+		"api.eu.intercom.io": "app.eu.intercom.com",
+		"API.AU.intercom.io": "app.au.intercom.com",
+		"127.0.0.1":          "app.intercom.com",
+		"":                   "app.intercom.com",
 	} {
 		if got := appHost(base); got != host {
 			t.Errorf("appHost(%q) = %q, want %q", base, got, host)
 		}
 	}
 	src := newSource(fixtureModel())
-	src.status.WorkspaceID, src.status.APIBase = "ab12cd", "https://api.eu.intercom.io"
+	src.status.WorkspaceID, src.status.APIHost = "ab12cd", "api.eu.intercom.io"
 	h := newTestServer(t, func(o *Options) { o.Source = src }).Handler()
 	for _, target := range []string{"/caseload.csv?format=json&employer=Beta+Ltd", "/participants.csv?format=json&employer=Beta+Ltd", "/billing.csv?format=json&employer=Beta+Ltd"} {
 		rows := jsonRows(t, get(t, h, target))
