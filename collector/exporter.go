@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -129,7 +130,7 @@ func New(cfg *config.Config, o Options) (*Exporter, error) {
 		MaxWrites:   cfg.SyncMaxWrites,
 		Now:         o.Now,
 	})
-	e.status = Status{Interval: cfg.RefreshInterval, SyncMode: cfg.SyncMode, AdminsKnown: true}
+	e.status = Status{Interval: cfg.RefreshInterval, SyncMode: cfg.SyncMode, AdminsKnown: true, APIHost: apiHost(cfg.APIBase)}
 	return e, nil
 }
 
@@ -243,6 +244,9 @@ func (e *Exporter) refreshLocked(ctx context.Context) (*snapshot, error) {
 	e.status.LastDuration = took
 	if r != nil && r.workspaceTimezone != "" {
 		e.status.WorkspaceTimezone = r.workspaceTimezone
+	}
+	if r != nil && r.workspaceID != "" {
+		e.status.WorkspaceID = r.workspaceID
 	}
 	if err != nil {
 		e.status.Up = false
@@ -433,4 +437,13 @@ func (e *Exporter) warnOnce(key, msg string, args ...any) {
 		return
 	}
 	e.log.Warn(msg, args...)
+}
+
+// apiHost is the host name of an API base URL ("" when it does not parse).
+func apiHost(base string) string {
+	u, err := url.Parse(base)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
 }

@@ -111,6 +111,7 @@ func (e *Exporter) restore() {
 	e.mu.Lock()
 	e.status.LastSuccess = st.refreshEnd
 	e.status.WorkspaceTimezone = st.workspaceTZ
+	e.status.WorkspaceID = st.workspaceID
 	e.status.AdminsKnown = st.adminsKnown
 	e.mu.Unlock()
 	e.m.restored(st.refreshEnd)

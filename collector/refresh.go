@@ -32,6 +32,7 @@ type readResult struct {
 	full              bool
 	reason            string // why the read was full
 	workspaceTimezone string
+	workspaceID       string // GET /me's app id_code
 	conversationsRead int
 	contactsRead      int
 	requests          int64 // search requests
@@ -58,7 +59,7 @@ func (e *Exporter) read(ctx context.Context, now time.Time) (*readResult, error)
 	if err != nil {
 		return r, fmt.Errorf("reading the workspace (GET /me): %w", err)
 	}
-	r.workspaceTimezone = ws.Timezone
+	r.workspaceTimezone, r.workspaceID = ws.Timezone, ws.IDCode
 	wsLoc, err := time.LoadLocation(ws.Timezone)
 	if err != nil || ws.Timezone == "" {
 		e.warnOnce("workspace-tz", "the workspace timezone (GET /me) is not a known IANA name: incremental contact reads overlap by an extra day", "timezone", ws.Timezone)

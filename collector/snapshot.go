@@ -21,8 +21,10 @@ type snapshot struct {
 	reports engagement.Reports
 	// series of each report family, in family order, ready to export.
 	series [numFamilies][]series
-	// merged is how many employers each family merged into "(other)".
-	merged [numFamilies]int
+	// merged is how many employers each family merged into "(other)";
+	// mergedEmps names them (nil when none).
+	merged     [numFamilies]int
+	mergedEmps [numFamilies]map[string]bool
 	// invalid counts unreadable time attribute values, by attribute, in
 	// attrOrder.
 	invalid   map[string]int
@@ -143,7 +145,17 @@ func (e *Exporter) buildSnapshot(m *engagement.Model, invalid map[string]int) *s
 	size := employerSizes(m)
 	for i := range raw {
 		f := &families[i]
+		before := labelSet(raw[i], f.empIdx)
 		s.series[i], s.merged[i] = budget(raw[i], f, e.cfg.MaxSeriesPerFamily, size)
+		if s.merged[i] > 0 {
+			after := labelSet(s.series[i], f.empIdx)
+			for emp := range before {
+				if after[emp] || emp == OtherEmployer {
+					delete(before, emp)
+				}
+			}
+			s.mergedEmps[i] = before
+		}
 		if n := len(s.series[i]) * f.width(); n > e.cfg.MaxSeriesPerFamily {
 			e.log.Warn("report family exceeds MAX_SERIES_PER_FAMILY even with every employer merged",
 				"family", f.name, "series", n, "max", e.cfg.MaxSeriesPerFamily)
@@ -153,6 +165,43 @@ func (e *Exporter) buildSnapshot(m *engagement.Model, invalid map[string]int) *s
 		}
 	}
 	return s
+}
+
+// labelSet is the set of one label's values among series.
+func labelSet(in []series, idx int) map[string]bool {
+	set := make(map[string]bool, len(in))
+	for i := range in {
+		set[in[i].labels[idx]] = true
+	}
+	return set
+}
+
+// MergedEmployers names, by metric family, the employers that the series
+// budget merged into employer="(other)" in the reports computed from m, so
+// that the member files can take employer=(other) as the dashboards do
+// (docs/dashboards.md). Nil when m is not the published model or nothing
+// was merged.
+func (e *Exporter) MergedEmployers(m *engagement.Model) map[string][]string {
+	s := e.snap.Load()
+	if s == nil || s.model != m {
+		return nil
+	}
+	var out map[string][]string
+	for i, set := range s.mergedEmps {
+		if len(set) == 0 {
+			continue
+		}
+		if out == nil {
+			out = map[string][]string{}
+		}
+		names := make([]string, 0, len(set))
+		for emp := range set {
+			names = append(names, emp)
+		}
+		slices.Sort(names)
+		out[families[i].name] = names
+	}
+	return out
 }
 
 func floats(v []int) []float64 {

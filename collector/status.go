@@ -23,6 +23,12 @@ type Status struct {
 	// WorkspaceTimezone is the Intercom workspace's own timezone (GET /me),
 	// which its contact search uses for dates; "" until read.
 	WorkspaceTimezone string
+	// WorkspaceID is the workspace's app id (GET /me's id_code), which its
+	// pages in Intercom are addressed by; "" until read.
+	WorkspaceID string
+	// APIHost is the host of INTERCOM_API_BASE, which names the workspace's
+	// region (only the host: the base may carry credentials of a proxy).
+	APIHost string
 	// AdminsKnown is false when admins could not be read (coaches are then
 	// shown by id).
 	AdminsKnown bool

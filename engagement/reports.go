@@ -2,6 +2,7 @@ package engagement
 
 import (
 	"fmt"
+	"slices"
 )
 
 // GroupKey is a coach/employer pair.
@@ -230,12 +231,22 @@ func (m *Model) Caseload(lookbackDays int) []CaseloadRow {
 	return rows
 }
 
-// ParticipantRow is one enrolled participant (docs/reports.md).
+// ParticipantRow is one enrolled participant (docs/reports.md), with what
+// the member tables of docs/dashboards.md show beside it.
 type ParticipantRow struct {
-	Member      *Member
-	LastSession *Session // nil when none in the lookback
-	DaysWithout int
-	Band        string
+	Member       *Member
+	FirstSession *Session // oldest in the lookback; nil when none
+	LastSession  *Session // nil when none in the lookback
+	DaysWithout  int
+	Band         string
+	// DaysSinceRegistration counts from the registration day.
+	DaysSinceRegistration int
+	// Channels is the channel mix of its sessions in the lookback ("" when
+	// none), spelled like the caseload's.
+	Channels string
+	// Coaches are the coaches of its sessions in the lookback, sorted,
+	// each once.
+	Coaches []string
 }
 
 // Participants lists every enrolled participant with its band.
@@ -246,9 +257,24 @@ func (m *Model) Participants() []ParticipantRow {
 		if !mem.Enrolled {
 			continue
 		}
-		row := ParticipantRow{Member: mem, DaysWithout: m.daysWithoutSession(mem)}
+		row := ParticipantRow{Member: mem, DaysWithout: m.daysWithoutSession(mem),
+			DaysSinceRegistration: DaysSince(mem.Contact.Registration.Day, m.Today)}
 		if mem.LastSessionInLookback >= 0 {
 			row.LastSession = &m.Sessions[mem.LastSessionInLookback]
+			row.Channels = m.Channels.Mix(mem.ChannelSet)
+			for _, si := range mem.Sessions {
+				s := &m.Sessions[si]
+				if !m.InLookback(s) {
+					continue
+				}
+				if row.FirstSession == nil || m.later(row.FirstSession, s) {
+					row.FirstSession = s
+				}
+				if !slices.Contains(row.Coaches, s.Coach) {
+					row.Coaches = append(row.Coaches, s.Coach)
+				}
+			}
+			slices.Sort(row.Coaches)
 		}
 		row.Band = ParticipantBands[BandOf(ParticipantBands, row.DaysWithout)].Name
 		rows = append(rows, row)

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # End-to-end proof that the exporter, the alert rules and the dashboards fit:
-#  1. build the exporter and start it with -demo on a free loopback port
-#     (or use a running one: EXPORTER_URL=http://127.0.0.1:PORT scripts/e2e.sh),
+#  1. build the exporter and start it with -demo on a free loopback port, with basic
+#     auth and roles as deploy/compose sets them (deploy/compose/web-config.yml:
+#     prometheus scrapes, grafana reads member data, operator may also sync)
+#     (or use a running one: EXPORTER_URL=http://127.0.0.1:PORT scripts/e2e.sh, with
+#     SCRAPE_USER/SCRAPE_PASSWORD and MEMBER_USER/MEMBER_PASSWORD if it asks for them),
 #  2. wait for /readyz, run `promtool check metrics` on /metrics (must print nothing),
 #  3. start a real Prometheus scraping it every second with deploy/prometheus/alerts.yml,
 #  4. evaluate every panel query of every dashboard and every alert expression
 #     through Prometheus' HTTP API (scripts/dashq), failing on errors and on panels
-#     without data.
+#     without data, and fetch every member table's query (Infinity data source) from
+#     the exporter as the grafana user, with every variable All and then one real
+#     value per variable, failing unless the rows have every column the panel uses.
 # Needs go, curl, prometheus and promtool. Every wait is bounded; everything started
 # here is stopped on exit.
 set -euo pipefail
@@ -22,6 +27,7 @@ DASHQ_ALLOW_EMPTY="${DASHQ_ALLOW_EMPTY:-}"
 
 tmp="$(mktemp -d)"
 pids=()
+auth_args=()
 
 cleanup() {
   local rc=$?
@@ -63,7 +69,7 @@ free_port() {
 wait_http() {
   local url=$1 timeout=$2 name=$3 pid=${4:-}
   local deadline=$((SECONDS + timeout))
-  until curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null; do
+  until curl -fsS "${auth_args[@]}" -o /dev/null --max-time 2 "$url" 2>/dev/null; do
     if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
       echo "e2e: $name exited before $url answered" >&2
       return 1
@@ -88,16 +94,26 @@ if [ -n "${EXPORTER_URL:-}" ]; then
   target="${EXPORTER_URL#*://}"
   target="${target%%/*}"
   exporter_pid=""
+  SCRAPE_USER="${SCRAPE_USER:-}" SCRAPE_PASSWORD="${SCRAPE_PASSWORD:-}"
+  MEMBER_USER="${MEMBER_USER:-}" MEMBER_PASSWORD="${MEMBER_PASSWORD:-}"
 else
   step "building the exporter"
   go build -o "$tmp/intercom_exporter" .
   port="$(free_port)"
   target="127.0.0.1:$port"
   EXPORTER_URL="http://$target"
-  step "starting intercom_exporter -demo on $target"
-  LISTEN_ADDRESS="$target" "$tmp/intercom_exporter" -demo >"$tmp/exporter.log" 2>&1 &
+  # The users and roles of the compose stack (demo passwords).
+  SCRAPE_USER=prometheus SCRAPE_PASSWORD=prometheus-demo
+  MEMBER_USER=grafana MEMBER_PASSWORD=grafana-demo
+  step "starting intercom_exporter -demo on $target (basic auth: deploy/compose/web-config.yml)"
+  LISTEN_ADDRESS="$target" WEB_CONFIG_FILE="$root/deploy/compose/web-config.yml" \
+    MEMBER_USERS=grafana,operator SYNC_USERS=operator \
+    "$tmp/intercom_exporter" -demo >"$tmp/exporter.log" 2>&1 &
   exporter_pid=$!
   pids+=("$exporter_pid")
+fi
+if [ -n "$SCRAPE_USER" ]; then
+  auth_args=(-u "$SCRAPE_USER:$SCRAPE_PASSWORD")
 fi
 
 step "waiting for $EXPORTER_URL/readyz (at most ${READY_TIMEOUT}s)"
@@ -109,7 +125,7 @@ wait_http "$EXPORTER_URL/readyz" "$READY_TIMEOUT" exporter "$exporter_pid"
 step "waiting for the first successful sync in /metrics (at most ${READY_TIMEOUT}s)"
 deadline=$((SECONDS + READY_TIMEOUT))
 for metric in intercom_refresh_last_success_timestamp_seconds intercom_sync_last_success_timestamp_seconds; do
-  until curl -fsS --max-time 10 -o "$tmp/metrics.txt" "$EXPORTER_URL/metrics" 2>/dev/null &&
+  until curl -fsS "${auth_args[@]}" --max-time 10 -o "$tmp/metrics.txt" "$EXPORTER_URL/metrics" 2>/dev/null &&
     grep -q "^$metric " "$tmp/metrics.txt"; do
     if [ "$SECONDS" -ge "$deadline" ]; then
       echo "e2e: $metric did not appear in /metrics within ${READY_TIMEOUT}s" >&2
@@ -120,7 +136,7 @@ for metric in intercom_refresh_last_success_timestamp_seconds intercom_sync_last
 done
 
 step "promtool check metrics on /metrics"
-curl -fsS --max-time 10 "$EXPORTER_URL/metrics" >"$tmp/metrics.txt"
+curl -fsS "${auth_args[@]}" --max-time 10 "$EXPORTER_URL/metrics" >"$tmp/metrics.txt"
 if ! lint="$(promtool check metrics <"$tmp/metrics.txt" 2>&1)" || [ -n "$lint" ]; then
   echo "promtool check metrics reported:" >&2
   echo "$lint" >&2
@@ -142,6 +158,14 @@ scrape_configs:
     static_configs:
       - targets: ["$target"]
 YAML
+if [ -n "$SCRAPE_USER" ]; then
+  printf '%s' "$SCRAPE_PASSWORD" >"$tmp/scrape-password"
+  cat >>"$tmp/prometheus.yml" <<YAML
+    basic_auth:
+      username: "$SCRAPE_USER"
+      password_file: "$tmp/scrape-password"
+YAML
+fi
 step "starting Prometheus on 127.0.0.1:$pport (scrape every 1s, alert rules loaded)"
 prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/data" \
   --web.listen-address="127.0.0.1:$pport" >"$tmp/prometheus.log" 2>&1 &
@@ -149,9 +173,11 @@ prom_pid=$!
 pids+=("$prom_pid")
 wait_http "$prom/-/ready" 30 prometheus "$prom_pid"
 
-step "evaluating every dashboard query and alert expression (after $SCRAPES scrapes)"
+printf '%s' "$MEMBER_PASSWORD" >"$tmp/member-password"
+step "evaluating every dashboard query and alert expression (after $SCRAPES scrapes), and every member table as ${MEMBER_USER:-no user}"
 "$tmp/dashq" -prometheus "$prom" -dashboards dashboards -rules deploy/prometheus/alerts.yml \
   -wait-scrapes "$SCRAPES" -wait-timeout 60s -rate-interval 1m -interval 15s -range 5m \
-  -allow-empty "$DASHQ_ALLOW_EMPTY"
+  -allow-empty "$DASHQ_ALLOW_EMPTY" \
+  -exporter "$EXPORTER_URL" -user "$MEMBER_USER" -password-file "$tmp/member-password"
 
 step "e2e: OK"

@@ -29,18 +29,25 @@ const maxValueLen = 1000
 type query struct{ v url.Values }
 
 // parseQuery parses raw and refuses parameters not in allowed, empty values
-// and overlong ones.
+// and overlong ones. The filters (coach, employer, channel, channels, band)
+// follow docs/dashboards.md: var-<name> is <name> (Grafana's spelling of a
+// variable in a URL), and an empty value, ".*" or "$__all" (what a
+// dashboard sends for All) means no filter.
 func parseQuery(raw string, allowed []string) (query, error) {
 	v, err := url.ParseQuery(raw)
 	if err != nil {
 		return query{}, badf("the query string does not parse: %v", err)
 	}
+	normaliseFilters(v, allowed)
 	names := make([]string, 0, len(v))
 	for k := range v {
 		names = append(names, k)
 	}
 	slices.Sort(names)
 	for _, k := range names {
+		if !slices.Contains(allowed, k) && len(allowed) == 0 {
+			return query{}, badf("unknown query parameter %q; this endpoint takes none", k)
+		}
 		if !slices.Contains(allowed, k) {
 			return query{}, badf("unknown query parameter %q; this endpoint takes %s", k, strings.Join(allowed, ", "))
 		}

@@ -25,6 +25,15 @@ var (
 	SessionColumns = []string{"Conversation ID", "Date", "Channel", "Coach", "Employer", "Band", "Contact IDs"}
 )
 
+// Columns that only the JSON form carries, after the CSV ones, for the
+// member tables of the dashboards (docs/dashboards.md): the CSV files stay
+// as finance and scripts know them.
+var (
+	BillingJSONColumns     = []string{"Reason", "Intercom URL"}
+	CaseloadJSONColumns    = []string{"Intercom URL"}
+	ParticipantJSONColumns = []string{"First Session Date", "Days Since Registration", "Channels", "Coaches", "Intercom URL"}
+)
+
 // report is one member-level report endpoint, /<name>.csv.
 type report struct {
 	name   string
@@ -36,9 +45,9 @@ type report struct {
 func (s *Server) reports() []report {
 	return []report{
 		{"billing", []string{"month", "employer", "live"}, s.buildBilling},
-		{"caseload", []string{"coach", "employer", "channels", "lookback_days"}, s.buildCaseload},
-		{"participants", []string{"coach", "employer", "from", "to"}, s.buildParticipants},
-		{"sessions", []string{"from", "to", "coach", "employer", "channel"}, s.buildSessions},
+		{"caseload", []string{"coach", "employer", "channels", "band", "lookback_days"}, s.buildCaseload},
+		{"participants", []string{"coach", "employer", "band", "from", "to"}, s.buildParticipants},
+		{"sessions", []string{"from", "to", "coach", "employer", "channel", "band"}, s.buildSessions},
 	}
 }
 
@@ -205,34 +214,41 @@ func (s *Server) memberOrder(m *engagement.Model) *memberOrder {
 // "employer"; nil when absent) and refuses a value that is the label of no
 // member or session of the model, nor known to extra (nil for none): a
 // typo would otherwise answer an empty 200. A known value with no rows in
-// the chosen period is a true empty answer.
-func (o *memberOrder) labelFilter(q query, name string, extra func(string) bool) (map[string]bool, error) {
+// the chosen period is a true empty answer. employer="(other)" stands for
+// other, the employers the metrics merged into it.
+func (o *memberOrder) labelFilter(q query, name string, extra func(string) bool, other []string) (map[string]bool, error) {
 	known, plural := o.coaches, "coaches"
 	if name == "employer" {
 		known, plural = o.employers, "employers"
 	}
+	set := q.set(name)
 	for _, raw := range q.v[name] {
 		v := strings.TrimSpace(raw)
 		switch {
 		case known[v] || (extra != nil && extra(v)):
+		case name == "employer" && v == collector.OtherEmployer && len(other) > 0:
+			for _, e := range other {
+				set[e] = true
+			}
 		case name == "employer" && v == collector.OtherEmployer:
-			return nil, badf("employer %q is not an employer: the metrics merge the employers with the fewest members into it "+
-				"(MAX_SERIES_PER_FAMILY); filter on the employers themselves, as spelled in /caseload.csv", v)
+			return nil, badf("employer %q stands for no employer now: the metrics merge the employers with the fewest members into it "+
+				"only beyond MAX_SERIES_PER_FAMILY, and this report's metrics merged none; filter on the employers themselves, as spelled in /caseload.csv", v)
 		default:
 			return nil, badf("unknown %s %q: %s are spelled as the %s label of the metrics (case matters); "+
 				"see /caseload.csv or intercom_caseload_members", name, v, plural, name)
 		}
 	}
-	return q.set(name), nil
+	return set, nil
 }
 
-// filters reads the coach and employer filters of m's reports.
-func (s *Server) filters(m *engagement.Model, q query) (coaches, employers map[string]bool, err error) {
+// filters reads the coach and employer filters of m's reports;
+// employer="(other)" follows the given metric families.
+func (s *Server) filters(m *engagement.Model, q query, families []string) (coaches, employers map[string]bool, err error) {
 	o := s.memberOrder(m)
-	if coaches, err = o.labelFilter(q, "coach", nil); err != nil {
+	if coaches, err = o.labelFilter(q, "coach", nil, nil); err != nil {
 		return nil, nil, err
 	}
-	employers, err = o.labelFilter(q, "employer", nil)
+	employers, err = o.labelFilter(q, "employer", nil, s.otherEmployers(m, families))
 	return coaches, employers, err
 }
 
@@ -303,7 +319,7 @@ func (s *Server) buildBilling(m *engagement.Model, q query, h http.Header) (tabl
 	// A frozen month also knows the employers it was frozen with.
 	employers, err := s.memberOrder(m).labelFilter(q, "employer", func(e string) bool {
 		return slices.ContainsFunc(recs, func(r engagement.BillingRecord) bool { return r.Employer == e })
-	})
+	}, s.otherEmployers(m, billingFamilies))
 	if err != nil {
 		return table{}, "", err
 	}
@@ -339,7 +355,8 @@ func (s *Server) buildBilling(m *engagement.Model, q query, h http.Header) (tabl
 		}
 	}
 	h.Set("X-Billing-Frozen", frozen)
-	return table{columns: BillingColumns, n: len(rows), row: func(i int, d []value) {
+	link := memberLinks(s.o.Source.Status())
+	return table{columns: slices.Concat(BillingColumns, BillingJSONColumns), csv: len(BillingColumns), n: len(rows), row: func(i int, d []value) {
 		r := &rows[i]
 		d[0], d[1], d[2], d[3] = str(r.ContactID), str(r.Name), str(r.Email), str(r.Employer)
 		d[4], d[5] = str(dayString(r.Registration)), str("")
@@ -348,6 +365,9 @@ func (s *Server) buildBilling(m *engagement.Model, q query, h http.Header) (tabl
 		}
 		d[6], d[7] = flag(r.New), flag(r.Engaged)
 		d[8], d[9] = str(r.ExternalID), str(r.Qualifying)
+	}, extra: func(i int, d []value) {
+		r := &rows[i]
+		d[0], d[1] = str(r.Reason()), str(link(r.ContactID))
 	}}, month.String(), nil
 }
 
@@ -361,24 +381,31 @@ func (s *Server) buildCaseload(m *engagement.Model, q query, _ http.Header) (tab
 	if err != nil {
 		return table{}, "", err
 	}
-	coaches, employers, err := s.filters(m, q)
+	bands, err := q.bands(engagement.AgeBands)
+	if err != nil {
+		return table{}, "", err
+	}
+	coaches, employers, err := s.filters(m, q, caseloadFamilies)
 	if err != nil {
 		return table{}, "", err
 	}
 	all := m.Caseload(days)
 	rows := all[:0]
 	for _, r := range all {
-		if match(coaches, r.Member.Coach) && match(employers, r.Member.Employer) && match(mixes, r.Channels) {
+		if match(coaches, r.Member.Coach) && match(employers, r.Member.Employer) && match(mixes, r.Channels) && match(bands, r.Band) {
 			rows = append(rows, r)
 		}
 	}
 	sortByMember(s.memberOrder(m), rows, func(r *engagement.CaseloadRow) *engagement.Member { return r.Member })
-	return table{columns: CaseloadColumns, n: len(rows), row: func(i int, d []value) {
+	link := memberLinks(s.o.Source.Status())
+	return table{columns: slices.Concat(CaseloadColumns, CaseloadJSONColumns), csv: len(CaseloadColumns), n: len(rows), row: func(i int, d []value) {
 		r := &rows[i]
 		c := r.Member.Contact
 		d[0], d[1], d[2], d[3] = str(c.ID), str(c.Name), str(c.Email), str(r.Member.Employer)
 		d[4], d[5], d[6], d[7] = str(r.Member.Coach), str(r.Band), num(r.DaysSince), str(dayText(r.LastSession))
 		d[8], d[9], d[10] = str(r.Channels), num(r.Sessions), str(c.ExternalID)
+	}, extra: func(i int, d []value) {
+		d[0] = str(link(rows[i].Member.Contact.ID))
 	}}, m.Today.String(), nil
 }
 
@@ -389,7 +416,11 @@ func (s *Server) buildParticipants(m *engagement.Model, q query, _ http.Header) 
 	if err != nil {
 		return table{}, "", err
 	}
-	coaches, employers, err := s.filters(m, q)
+	bands, err := q.bands(engagement.ParticipantBands)
+	if err != nil {
+		return table{}, "", err
+	}
+	coaches, employers, err := s.filters(m, q, participantsFamilies)
 	if err != nil {
 		return table{}, "", err
 	}
@@ -400,17 +431,22 @@ func (s *Server) buildParticipants(m *engagement.Model, q query, _ http.Header) 
 		if (hasFrom && reg < from) || (hasTo && reg > to) {
 			continue
 		}
-		if match(coaches, r.Member.Coach) && match(employers, r.Member.Employer) {
+		if match(coaches, r.Member.Coach) && match(employers, r.Member.Employer) && match(bands, r.Band) {
 			rows = append(rows, r)
 		}
 	}
 	sortByMember(s.memberOrder(m), rows, func(r *engagement.ParticipantRow) *engagement.Member { return r.Member })
-	return table{columns: ParticipantColumns, n: len(rows), row: func(i int, d []value) {
+	link := memberLinks(s.o.Source.Status())
+	return table{columns: slices.Concat(ParticipantColumns, ParticipantJSONColumns), csv: len(ParticipantColumns), n: len(rows), row: func(i int, d []value) {
 		r := &rows[i]
 		c := r.Member.Contact
 		d[0], d[1], d[2], d[3] = str(c.ID), str(c.Name), str(c.Email), str(r.Member.Employer)
 		d[4], d[5], d[6], d[7] = str(r.Member.Coach), str(r.Band), num(r.DaysWithout), str(dayText(r.LastSession))
 		d[8], d[9], d[10] = str(stampText(c.Registration)), str(r.Member.Status), str(c.ExternalID)
+	}, extra: func(i int, d []value) {
+		r := &rows[i]
+		d[0], d[1], d[2] = str(dayText(r.FirstSession)), num(r.DaysSinceRegistration), str(r.Channels)
+		d[3], d[4] = str(strings.Join(r.Coaches, ", ")), str(link(r.Member.Contact.ID))
 	}}, m.Today.String(), nil
 }
 
@@ -438,13 +474,18 @@ func (s *Server) buildSessions(m *engagement.Model, q query, _ http.Header) (tab
 	if err != nil {
 		return table{}, "", err
 	}
-	coaches, employers, err := s.filters(m, q)
+	bands, err := q.bands(engagement.AgeBands)
+	if err != nil {
+		return table{}, "", err
+	}
+	coaches, employers, err := s.filters(m, q, sessionsFamilies)
 	if err != nil {
 		return table{}, "", err
 	}
 	var rows []*engagement.Session
 	for _, s := range m.SessionsBetween(from, to) {
-		if match(coaches, s.Coach) && match(employers, m.SessionEmployer(s)) && (chans == nil || chans[s.Channel]) {
+		if match(coaches, s.Coach) && match(employers, m.SessionEmployer(s)) && (chans == nil || chans[s.Channel]) &&
+			(bands == nil || bands[m.SessionBand(s)]) {
 			rows = append(rows, s)
 		}
 	}

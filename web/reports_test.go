@@ -263,8 +263,8 @@ func TestReports_JSONFormatHasTheSameRowsTyped(t *testing.T) {
 		t.Fatalf("%d rows, want %d", len(rows), len(billingOctober))
 	}
 	for i, row := range rows {
-		if len(row) != len(BillingColumns) {
-			t.Errorf("row %d has %d keys, want %d", i, len(row), len(BillingColumns))
+		if len(row) != len(BillingColumns)+len(BillingJSONColumns) {
+			t.Errorf("row %d has %d keys, want %d", i, len(row), len(BillingColumns)+len(BillingJSONColumns))
 		}
 		for j, col := range BillingColumns {
 			want := any(billingOctober[i][j])
@@ -317,7 +317,7 @@ func TestReports_BadInputIs400WithOneLineReason(t *testing.T) {
 		// September needs sessions from 09-01 - 56 = 07-07, before 07-13.
 		{"/billing.csv?month=2026-09", "month 2026-09 needs sessions from 2026-07-07, before the data window starts (2026-07-13, LOOKBACK_DAYS=120); the earliest month that can be billed is 2026-10"},
 		{"/billing.csv?month=2026-10&month=2026-11", "query parameter month is given 2 times; give it once"},
-		{"/billing.csv?employer=", "query parameter employer is empty"},
+		{"/billing.csv?month=", "query parameter month is empty"},
 		{"/billing.csv?live=maybe", `live "maybe" is neither true nor false`},
 		{"/billing.csv?emplyer=Acme", `unknown query parameter "emplyer"; this endpoint takes month, employer, live, format`},
 		{"/billing.csv?format=xlsx", `unknown format "xlsx"; use csv or json`},
@@ -329,7 +329,7 @@ func TestReports_BadInputIs400WithOneLineReason(t *testing.T) {
 		{"/caseload.csv?lookback_days=-3", `lookback_days "-3" is not an integer in 1..120`},
 		{"/caseload.csv?channels=Fax", `channels "Fax" is not a channel mix of Phone, Video Conference, Email, Chat`},
 		{"/caseload.csv?channels=Phone%2BVideo", `channels "Phone+Video" is not a channel mix`},
-		{"/caseload.csv?channel=Phone", `unknown query parameter "channel"; this endpoint takes coach, employer, channels, lookback_days, format`},
+		{"/caseload.csv?channel=Phone", `unknown query parameter "channel"; this endpoint takes coach, employer, channels, band, lookback_days, format`},
 		{"/participants.csv?from=2026-02-30", `from: "2026-02-30" is not a date in the form YYYY-MM-DD`},
 		{"/participants.csv?to=yesterday", `to: "yesterday" is not a date in the form YYYY-MM-DD`},
 		{"/participants.csv?from=2026-10-02&to=2026-10-01", "from 2026-10-02 is after to 2026-10-01"},
@@ -526,8 +526,8 @@ func TestReports_UnknownCoachOrEmployerIs400(t *testing.T) {
 		{"/participants.csv?employer=Beta", `unknown employer "Beta"`},
 		{"/sessions.csv?from=2026-10-01&to=2026-11-10&coach=Carol", `unknown coach "Carol"`},
 		{"/sessions.csv?from=2026-10-01&to=2026-11-10&employer=ACME", `unknown employer "ACME"`},
-		{"/caseload.csv?employer=(other)", `employer "(other)" is not an employer: the metrics merge the employers with the fewest members into it`},
-		{"/billing.csv?employer=%28other%29", `employer "(other)" is not an employer`},
+		{"/caseload.csv?employer=(other)", `employer "(other)" stands for no employer now: the metrics merge the employers with the fewest members into it only beyond MAX_SERIES_PER_FAMILY`},
+		{"/billing.csv?employer=%28other%29", `employer "(other)" stands for no employer now`},
 	} {
 		r := get(t, h, tc.target)
 		if r.code != http.StatusBadRequest || !strings.Contains(r.body, tc.reason) || strings.Count(r.body, "\n") != 1 {

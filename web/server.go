@@ -206,6 +206,7 @@ func (s *Server) routes() http.Handler {
 	for _, r := range s.reports() {
 		mux.Handle("/"+r.name+".csv", methods(s.guard(needRead, s.reportHandler(r)), http.MethodGet))
 	}
+	mux.Handle("/billing-months.json", methods(s.billingMonths, http.MethodGet))
 	mux.Handle("/sync", s.syncHandler())
 	return s.writeDeadlines(s.logRequests(mux))
 }

@@ -49,9 +49,23 @@ func (v value) text() string {
 // table is a report's rows, ready to stream.
 type table struct {
 	columns []string
-	n       int
-	// row fills dst (len(columns) values) with row i.
+	// csv is how many of the columns, from the first, the CSV form has
+	// (0: all); the JSON form has them all.
+	csv int
+	n   int
+	// row fills dst with row i: the first csv columns (all when csv is 0).
 	row func(i int, dst []value)
+	// extra fills dst with the JSON-only columns of row i; nil when none.
+	// CSV files never pay for them.
+	extra func(i int, dst []value)
+}
+
+// csvWidth is the number of columns of the CSV form.
+func (t *table) csvWidth() int {
+	if t.csv > 0 {
+		return t.csv
+	}
+	return len(t.columns)
 }
 
 // CleanCell makes a CSV cell safe to open in a spreadsheet: a cell that
@@ -80,11 +94,12 @@ func CleanCell(s string) string {
 func writeCSV(w io.Writer, t table) error {
 	bw := bufio.NewWriterSize(w, 32<<10)
 	cw := csv.NewWriter(bw) // uses bw as its buffer
-	if err := cw.Write(t.columns); err != nil {
+	cols := t.columns[:t.csvWidth()]
+	if err := cw.Write(cols); err != nil {
 		return err
 	}
-	vals := make([]value, len(t.columns))
-	rec := make([]string, len(t.columns))
+	vals := make([]value, len(cols))
+	rec := make([]string, len(cols))
 	for i := 0; i < t.n; i++ {
 		t.row(i, vals)
 		for j, v := range vals {
@@ -119,7 +134,11 @@ func writeJSON(w io.Writer, t table) error {
 			_, _ = bw.WriteString(",")
 		}
 		_, _ = bw.WriteString("\n{")
-		t.row(i, vals)
+		w := t.csvWidth()
+		t.row(i, vals[:w])
+		if t.extra != nil {
+			t.extra(i, vals[w:])
+		}
 		for j, v := range vals {
 			if j > 0 {
 				_ = bw.WriteByte(',')

@@ -8,7 +8,13 @@
 // expression fails only on an error (an empty result is an alert that does not
 // fire). It prints one line per query and exits 1 on any failure.
 //
-//	go run ./scripts/dashq -prometheus http://127.0.0.1:9090 -wait-scrapes 5
+// With -exporter, the member tables (Infinity data source queries) are fetched
+// from the exporter with basic auth, with every variable All and then one real
+// value per variable (the month variable from /billing-months.json): each must
+// answer rows that have every column the panel references.
+//
+//	go run ./scripts/dashq -prometheus http://127.0.0.1:9090 -wait-scrapes 5 \
+//	  -exporter http://127.0.0.1:8469 -user grafana -password-file pw.txt
 package main
 
 import (
@@ -42,6 +48,9 @@ type config struct {
 	waitScrapes  int
 	waitTimeout  time.Duration
 	allowEmpty   *regexp.Regexp
+	// The exporter for the member tables ("" to skip them) and its basic-auth
+	// user and password.
+	exporter, user, password string
 }
 
 func main() {
@@ -57,7 +66,18 @@ func main() {
 	flag.IntVar(&c.waitScrapes, "wait-scrapes", 0, "first wait until Prometheus holds this many successful scrapes of -job and has evaluated every rule")
 	flag.DurationVar(&c.waitTimeout, "wait-timeout", 90*time.Second, "bound of -wait-scrapes")
 	flag.StringVar(&allow, "allow-empty", "", "regexp on \"file: panel title\" of queries allowed to return no series")
+	flag.StringVar(&c.exporter, "exporter", "", "exporter base URL for the member tables (Infinity queries); empty: skip them")
+	flag.StringVar(&c.user, "user", "", "basic-auth user for -exporter")
+	passwordFile := flag.String("password-file", "", "file holding the basic-auth password for -exporter")
 	flag.Parse()
+	if *passwordFile != "" {
+		b, err := os.ReadFile(*passwordFile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "dashq:", err)
+			os.Exit(2)
+		}
+		c.password = strings.TrimRight(string(b), "\r\n")
+	}
 	if allow != "" {
 		c.allowEmpty = regexp.MustCompile(allow)
 	}
@@ -182,36 +202,79 @@ func (c config) waitForScrapes(n int) error {
 // ---------------------------------------------------------------- dashboards
 
 type target struct {
-	RefID   string `json:"refId"`
-	Expr    string `json:"expr"`
-	Instant bool   `json:"instant"`
-	Range   bool   `json:"range"`
+	RefID      string     `json:"refId"`
+	Datasource datasource `json:"datasource"`
+	Expr       string     `json:"expr"`
+	Instant    bool       `json:"instant"`
+	Range      bool       `json:"range"`
+	// Infinity (member tables).
+	URL     string   `json:"url"`
+	Columns []column `json:"columns"`
 }
 
+type datasource struct {
+	Type string `json:"type"`
+}
+
+type column struct {
+	Selector string `json:"selector"`
+	Text     string `json:"text"`
+}
+
+const infinityType = "yesoreyeram-infinity-datasource"
+
 type panel struct {
-	ID      int      `json:"id"`
-	Type    string   `json:"type"`
-	Title   string   `json:"title"`
-	Targets []target `json:"targets"`
-	Panels  []panel  `json:"panels"`
+	ID              int              `json:"id"`
+	Type            string           `json:"type"`
+	Title           string           `json:"title"`
+	Datasource      datasource       `json:"datasource"`
+	Targets         []target         `json:"targets"`
+	Panels          []panel          `json:"panels"`
+	FieldConfig     fieldConfig      `json:"fieldConfig"`
+	Transformations []transformation `json:"transformations"`
+}
+
+type fieldConfig struct {
+	Overrides []struct {
+		Matcher struct {
+			ID      string `json:"id"`
+			Options string `json:"options"`
+		} `json:"matcher"`
+		Properties []struct {
+			ID    string          `json:"id"`
+			Value json.RawMessage `json:"value"`
+		} `json:"properties"`
+	} `json:"overrides"`
+}
+
+type transformation struct {
+	ID      string `json:"id"`
+	Options struct {
+		Fields map[string]any `json:"fields"`
+	} `json:"options"`
 }
 
 type variable struct {
-	Type       string `json:"type"`
-	Name       string `json:"name"`
-	Definition string `json:"definition"`
-	Query      any    `json:"query"`
-	AllValue   string `json:"allValue"`
-	IncludeAll bool   `json:"includeAll"`
+	Type       string     `json:"type"`
+	Datasource datasource `json:"datasource"`
+	Multi      bool       `json:"multi"`
+	Name       string     `json:"name"`
+	Definition string     `json:"definition"`
+	Query      any        `json:"query"`
+	AllValue   string     `json:"allValue"`
+	IncludeAll bool       `json:"includeAll"`
 	Current    struct {
 		Value any `json:"value"`
 	} `json:"current"`
 }
 
 type dashboard struct {
-	file       string
-	Title      string  `json:"title"`
-	Panels     []panel `json:"panels"`
+	file   string
+	Title  string  `json:"title"`
+	Panels []panel `json:"panels"`
+	Time   struct {
+		From string `json:"from"`
+	} `json:"time"`
 	Templating struct {
 		List []variable `json:"list"`
 	} `json:"templating"`
@@ -237,6 +300,11 @@ var labelValuesRE = regexp.MustCompile(`^\s*label_values\(\s*(?:([^,]+?)\s*,\s*)
 type resolved struct {
 	all, one string
 	count    int
+	// hasAll is true when the variable offers All (what the "all" mode uses).
+	hasAll bool
+	// alt is another real value of a variable without All (the member
+	// tables are fetched with its first value, then with this one).
+	alt string
 }
 
 func (c config) resolve(v variable, now time.Time) (resolved, error) {
@@ -263,7 +331,7 @@ func (c config) resolve(v variable, now time.Time) (resolved, error) {
 	if len(values) == 0 {
 		return resolved{}, fmt.Errorf("variable %s: %s has no values (the dropdown would be empty)", v.Name, def)
 	}
-	r := resolved{all: v.AllValue, one: values[0], count: len(values)}
+	r := resolved{all: v.AllValue, one: values[0], count: len(values), hasAll: v.IncludeAll}
 	if r.all == "" {
 		r.all = ".*"
 	}
@@ -385,8 +453,19 @@ func run(c config, stdout io.Writer) error {
 			switch v.Type {
 			case "datasource":
 				continue
-			case "query":
-				r, err := c.resolve(v, now)
+			case "query", "custom":
+				var r resolved
+				var err error
+				switch {
+				case v.Type == "custom":
+					r, err = resolveCustom(v)
+				case v.Datasource.Type == infinityType && c.exporter == "":
+					continue // only the member tables use it, and they are skipped
+				case v.Datasource.Type == infinityType:
+					r, err = c.resolveInfinity(v)
+				default:
+					r, err = c.resolve(v, now)
+				}
 				if err != nil {
 					res := result{where: d.file, panel: "$" + v.Name, ref: "-", mode: "variable"}
 					fail(&res, "%v", err)
@@ -425,9 +504,14 @@ func run(c config, stdout io.Writer) error {
 			m[n] = promRegexValue(vars[n].one)
 			modes = append(modes, mode{n + "=" + vars[n].one, m})
 		}
+		if c.exporter != "" {
+			for _, p := range d.panels() {
+				results = append(results, c.memberTable(d, p, vars, names, now, fail)...)
+			}
+		}
 		for _, p := range d.panels() {
 			for _, t := range p.Targets {
-				if strings.TrimSpace(t.Expr) == "" {
+				if strings.TrimSpace(t.Expr) == "" || t.Datasource.Type == infinityType {
 					continue
 				}
 				for _, m := range modes {
@@ -569,4 +653,254 @@ func (c config) evalRules(now time.Time) ([]result, error) {
 		}
 	}
 	return out, nil
+}
+
+// ---------------------------------------------------------------- member tables
+
+// resolveCustom reads a custom variable's options (comma-separated).
+func resolveCustom(v variable) (resolved, error) {
+	q, _ := v.Query.(string)
+	var opts []string
+	for _, o := range strings.Split(q, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			opts = append(opts, o)
+		}
+	}
+	if len(opts) == 0 {
+		return resolved{}, fmt.Errorf("variable %s: no options in %q", v.Name, q)
+	}
+	r := resolved{all: opts[0], one: opts[0], count: len(opts), hasAll: v.IncludeAll}
+	if v.IncludeAll {
+		r.all = v.AllValue
+		if r.all == "" {
+			r.all = ".*"
+		}
+	}
+	return r, nil
+}
+
+// resolveInfinity reads a variable that an Infinity query of the exporter
+// feeds (the billing month): its values are the __value column.
+func (c config) resolveInfinity(v variable) (resolved, error) {
+	q, _ := v.Query.(map[string]any)
+	iq, _ := q["infinityQuery"].(map[string]any)
+	u, _ := iq["url"].(string)
+	valueCol := ""
+	cols, _ := iq["columns"].([]any)
+	for _, col := range cols {
+		m, _ := col.(map[string]any)
+		if m["text"] == "__value" || (valueCol == "" && len(cols) == 1) {
+			valueCol, _ = m["selector"].(string)
+		}
+	}
+	if u == "" || valueCol == "" {
+		return resolved{}, fmt.Errorf("variable %s: an Infinity query with a URL and a __value column is needed", v.Name)
+	}
+	rows, err := c.fetchRows(u)
+	if err != nil {
+		return resolved{}, fmt.Errorf("variable %s: %w", v.Name, err)
+	}
+	var values []string
+	for _, row := range rows {
+		if s, ok := row[valueCol].(string); ok && s != "" {
+			values = append(values, s)
+		}
+	}
+	if len(values) == 0 {
+		return resolved{}, fmt.Errorf("variable %s: %s has no %s values (the dropdown would be empty)", v.Name, u, valueCol)
+	}
+	// Without All, the first value is what the dashboard shows first; the
+	// last one is tried too.
+	return resolved{all: values[0], one: values[0], count: len(values), alt: values[len(values)-1]}, nil
+}
+
+// fetchRows GETs a path of the exporter with basic auth and decodes a JSON
+// array of objects.
+func (c config) fetchRows(path string) ([]map[string]any, error) {
+	req, err := http.NewRequest(http.MethodGet, strings.TrimRight(c.exporter, "/")+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if c.user != "" {
+		req.SetBasicAuth(c.user, c.password)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("HTTP %d: %.300s", resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	var rows []map[string]any
+	if err := json.Unmarshal(body, &rows); err != nil {
+		return nil, fmt.Errorf("not a JSON array of objects: %v", err)
+	}
+	return rows, nil
+}
+
+var urlVarRE = regexp.MustCompile(`\$\{(\w+)(?::([^}]*))?\}|\$(\w+)`)
+
+// interpolateURL replaces a member table's variables as Grafana does:
+// ${name:queryparam} is var-name=value (var-name=$__all for All), $name the
+// value, ${__from:date:YYYY-MM-DD} and ${__to:date:YYYY-MM-DD} the days of the
+// dashboard's time range (from = now - days). one names the variable set to
+// its one value; every other variable is All.
+func interpolateURL(raw string, vars map[string]resolved, one string, now time.Time, days int) (string, error) {
+	var errs []string
+	out := urlVarRE.ReplaceAllStringFunc(raw, func(s string) string {
+		m := urlVarRE.FindStringSubmatch(s)
+		name, format := m[1]+m[3], m[2]
+		switch name {
+		case "__from", "__to":
+			if format != "date:YYYY-MM-DD" {
+				errs = append(errs, fmt.Sprintf("unsupported format %q of %s", format, name))
+				return s
+			}
+			t := now
+			if name == "__from" {
+				t = now.AddDate(0, 0, -days)
+			}
+			return t.UTC().Format("2006-01-02")
+		}
+		r, ok := vars[name]
+		if !ok {
+			errs = append(errs, "undefined variable "+name)
+			return s
+		}
+		all := r.hasAll && name != one
+		val := r.one
+		switch {
+		case all:
+			val = r.all
+		case name == one && !r.hasAll && r.alt != "":
+			val = r.alt
+		}
+		switch format {
+		case "queryparam":
+			if all {
+				val = "$__all"
+			}
+			return "var-" + name + "=" + url.QueryEscape(val)
+		case "":
+			return url.QueryEscape(val)
+		}
+		errs = append(errs, fmt.Sprintf("unsupported format %q of %s", format, name))
+		return s
+	})
+	if len(errs) > 0 {
+		return "", errors.New(strings.Join(errs, "; "))
+	}
+	return out, nil
+}
+
+// rangeDays reads a dashboard's time range start such as now-30d.
+func rangeDays(from string) int {
+	m := regexp.MustCompile(`^now-(\d+)d$`).FindStringSubmatch(from)
+	if m == nil {
+		return 7
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+// referenced lists the columns (JSON keys) a member table uses: its
+// query's columns, and those its overrides, links and transformations name.
+func referenced(p panel, t target) (cols []string, unknown []string) {
+	byText := map[string]string{}
+	for _, c := range t.Columns {
+		byText[c.Text] = c.Selector
+		cols = append(cols, c.Selector)
+	}
+	use := func(text string) {
+		if _, ok := byText[text]; !ok {
+			unknown = append(unknown, text)
+		}
+	}
+	for _, o := range p.FieldConfig.Overrides {
+		if o.Matcher.ID == "byName" {
+			use(o.Matcher.Options)
+		}
+		for _, prop := range o.Properties {
+			if prop.ID == "links" {
+				for _, m := range regexp.MustCompile(`__data\.fields\[\\?"([^"\\]+)\\?"\]`).FindAllStringSubmatch(string(prop.Value), -1) {
+					use(m[1])
+				}
+			}
+		}
+	}
+	for _, tr := range p.Transformations {
+		if tr.ID == "groupBy" {
+			for f := range tr.Options.Fields {
+				use(f)
+			}
+		}
+	}
+	return cols, unknown
+}
+
+// memberTable fetches every Infinity query of a panel from the exporter:
+// every variable All, then each variable it uses set to one real value.
+func (c config) memberTable(d dashboard, p panel, vars map[string]resolved, names []string, now time.Time, fail func(*result, string, ...any)) []result {
+	var out []result
+	for _, t := range p.Targets {
+		if t.Datasource.Type != infinityType || t.URL == "" {
+			continue
+		}
+		cols, unknown := referenced(p, t)
+		modes := []string{""}
+		for _, n := range names {
+			r := vars[n]
+			if regexp.MustCompile(`\$\{?`+n+`\b`).MatchString(t.URL) && (r.hasAll || (r.alt != "" && r.alt != r.one)) {
+				modes = append(modes, n)
+			}
+		}
+		for _, one := range modes {
+			mode := "all"
+			if r := vars[one]; one != "" && r.hasAll {
+				mode = one + "=" + r.one
+			} else if one != "" {
+				mode = one + "=" + r.alt
+			}
+			r := result{where: d.file, panel: p.Title, ref: t.RefID, mode: "table " + mode}
+			u, err := interpolateURL(t.URL, vars, one, now, rangeDays(d.Time.From))
+			if err == nil && len(unknown) > 0 {
+				err = fmt.Errorf("the panel uses columns %v that its query does not have", unknown)
+			}
+			var rows []map[string]any
+			if err == nil {
+				rows, err = c.fetchRows(u)
+			}
+			r.series = len(rows)
+			switch {
+			case err != nil:
+				fail(&r, "%v (GET %s)", err, u)
+			case len(rows) == 0 && c.allowEmpty != nil && c.allowEmpty.MatchString(d.file+": "+p.Title):
+				r.status = "empty (allowed)"
+			case len(rows) == 0:
+				fail(&r, "no rows (GET %s)", u)
+			default:
+				var missing []string
+				for _, col := range cols {
+					for i, row := range rows {
+						if _, ok := row[col]; !ok {
+							missing = append(missing, fmt.Sprintf("%q (row %d)", col, i))
+							break
+						}
+					}
+				}
+				if len(missing) > 0 {
+					fail(&r, "rows lack columns %s (GET %s)", strings.Join(missing, ", "), u)
+				} else {
+					r.status = fmt.Sprintf("ok: %d rows, %d columns", len(rows), len(cols))
+				}
+			}
+			out = append(out, r)
+		}
+	}
+	return out
 }
