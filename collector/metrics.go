@@ -8,13 +8,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/coaching/intercom_exporter/config"
 	"github.com/coaching/intercom_exporter/engagement"
 )
 
 // metrics holds the descriptors (made once) and the exporter's own
 // counters and gauges. Collect builds const metrics from them and from the
-// published snapshot; nothing is computed at scrape time.
+// published publication; nothing is computed at scrape time.
 type metrics struct {
 	interval float64
 
@@ -53,10 +52,10 @@ type metrics struct {
 	syncFailuresV float64
 }
 
-func newMetrics(cfg *config.Config) *metrics {
-	cached := fmt.Sprintf(" Cached: recomputed every %s from Intercom, not per scrape.", cfg.RefreshInterval)
+func newMetrics(set Settings) *metrics {
+	cached := fmt.Sprintf(" Cached: recomputed every %s from Intercom, not per scrape.", set.RefreshInterval)
 	m := &metrics{
-		interval: cfg.RefreshInterval.Seconds(),
+		interval: set.RefreshInterval.Seconds(),
 		up: prometheus.NewDesc("intercom_up",
 			"1 if the last refresh of Intercom data succeeded, else 0.", nil, nil),
 		lastSuccess: prometheus.NewDesc("intercom_refresh_last_success_timestamp_seconds",
@@ -103,7 +102,7 @@ func newMetrics(cfg *config.Config) *metrics {
 	}
 	// Counters that exist from the start, so that rates and increases see
 	// the first run.
-	if mode := engagement.Mode(cfg.SyncMode); mode != engagement.ModeOff {
+	if mode := set.SyncMode; mode != engagement.ModeOff && mode != "" {
 		modes := []engagement.Mode{engagement.ModeDryRun}
 		if mode == engagement.ModeApply {
 			modes = append(modes, engagement.ModeApply)
@@ -177,23 +176,23 @@ func (m *metrics) syncFinished(s engagement.Summary, end time.Time) {
 }
 
 // Describe implements prometheus.Collector.
-func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
-	e.describeReports(ch)
-	e.describeHealth(ch)
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	c.describeReports(ch)
+	c.describeHealth(ch)
 }
 
-// Collect implements prometheus.Collector: the published snapshot and the
+// Collect implements prometheus.Collector: the published publication and the
 // exporter's own state, as const metrics. It never calls Intercom.
-func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
-	if s := e.snap.Load(); s != nil {
-		e.collectReports(s, ch)
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	if s := c.pub.Load(); s != nil {
+		c.collectReports(s, ch)
 	}
-	e.collectHealth(ch)
+	c.collectHealth(ch)
 }
 
-// describeReports describes the metrics of a snapshot.
-func (e *Exporter) describeReports(ch chan<- *prometheus.Desc) {
-	m := e.m
+// describeReports describes the metrics of a publication.
+func (c *Collector) describeReports(ch chan<- *prometheus.Desc) {
+	m := c.m
 	for _, d := range m.report {
 		ch <- d
 	}
@@ -203,8 +202,8 @@ func (e *Exporter) describeReports(ch chan<- *prometheus.Desc) {
 }
 
 // describeHealth describes the exporter's own metrics.
-func (e *Exporter) describeHealth(ch chan<- *prometheus.Desc) {
-	m := e.m
+func (c *Collector) describeHealth(ch chan<- *prometheus.Desc) {
+	m := c.m
 	for _, d := range []*prometheus.Desc{m.up, m.lastSuccess, m.lastDur, m.intervalD, m.refreshes,
 		m.failures, m.apiRequests, m.rateLimit, m.rateRemain, m.syncRuns,
 		m.syncSuccess, m.syncUpdated, m.syncFailed} {
@@ -212,11 +211,11 @@ func (e *Exporter) describeHealth(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// collectReports sends the metrics of a published snapshot: the report
+// collectReports sends the metrics of a published publication: the report
 // families, the employers merged and the unreadable values per family or
 // attribute, and the data timestamp.
-func (e *Exporter) collectReports(s *snapshot, ch chan<- prometheus.Metric) {
-	m := e.m
+func (c *Collector) collectReports(s *publication, ch chan<- prometheus.Metric) {
+	m := c.m
 	for i := range families {
 		f := &families[i]
 		d := m.report[i]
@@ -241,8 +240,8 @@ func (e *Exporter) collectReports(s *snapshot, ch chan<- prometheus.Metric) {
 
 // collectHealth sends the exporter's own metrics (refreshes, API calls,
 // rate limit, sync).
-func (e *Exporter) collectHealth(ch chan<- prometheus.Metric) {
-	m := e.m
+func (c *Collector) collectHealth(ch chan<- prometheus.Metric) {
+	m := c.m
 	// Build the metrics under the lock, send them after: a slow reader of
 	// ch never holds up the Intercom client's observer calls.
 	var out []prometheus.Metric

@@ -1,4 +1,4 @@
-package collector
+package replica
 
 import (
 	"errors"
@@ -369,8 +369,8 @@ func (s *store) include() {
 
 // ---- state ----
 
-// snapshot is the store as saved state.
-func (s *store) snapshot(settings string) *state.Snapshot {
+// saved is the store as saved state.
+func (s *store) saved(settings string) *state.Snapshot {
 	snap := &state.Snapshot{
 		Settings: settings, Now: s.now, ReadAt: s.readAt, FullAt: s.fullAt, RefreshEnd: s.refreshEnd,
 		WorkspaceID: s.workspaceID, WorkspaceTimezone: s.workspaceTZ,
@@ -432,7 +432,7 @@ func storeFrom(snap *state.Snapshot) (*store, error) {
 
 // mapper maps Intercom's models to the store's records for one refresh.
 type mapper struct {
-	e        *Exporter
+	set      *Settings
 	channels engagement.Channels
 	attrs    []searchAttr // the attributes a contact is read for
 	wsLoc    *time.Location
@@ -454,7 +454,7 @@ func (m *mapper) conversation(c *intercom.Conversation) convRec {
 		return r
 	}
 	r.kind = convOther
-	raw, _ := c.CustomAttributes.String(m.e.cfg.ChannelAttribute)
+	raw, _ := c.CustomAttributes.String(m.set.ChannelAttribute)
 	if name, ok := m.channels.Canonical(raw); ok {
 		r.kind, r.channel = convSession, name
 		r.contactIDs = make([]string, 0, len(c.Contacts.Contacts))
@@ -487,7 +487,7 @@ func (m *mapper) contacts(page []intercom.Contact) []contactRec {
 // unreadable values of the time attributes and whether it carries a value
 // the contact searches look for.
 func (m *mapper) contact(c *intercom.Contact) contactRec {
-	cfg := m.e.cfg
+	cfg := m.set
 	ec := engagement.Contact{
 		ID:         c.ID,
 		ExternalID: c.ExternalID,

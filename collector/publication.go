@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/coaching/intercom_exporter/engagement"
 )
@@ -14,9 +13,9 @@ import (
 // series budget (docs/metrics.md).
 const OtherEmployer = "(other)"
 
-// snapshot is one published refresh. Nothing in it changes after it is
+// publication is one published refresh. Nothing in it changes after it is
 // stored, so scrapes and the web side read it without locks.
-type snapshot struct {
+type publication struct {
 	model   *engagement.Model
 	reports engagement.Reports
 	// series of each report family, in family order, ready to export.
@@ -27,8 +26,6 @@ type snapshot struct {
 	// attrOrder.
 	invalid   map[string]int
 	attrOrder []string
-	// refreshEnd is when the refresh that made it ended.
-	refreshEnd time.Time
 	// encodings caches its metrics encoded per exposition format
 	// (expfmt.Format -> *encoded), for MetricsHandler.
 	encodings sync.Map
@@ -109,15 +106,10 @@ var families = [numFamilies]family{
 // width is the number of series one group of the family exports.
 func (f *family) width() int { return max(1, len(f.fixed)) }
 
-// buildSnapshot computes the reports of a model and prepares every series,
-// within the series budget. The billing family of a frozen month is the
-// frozen cohort (docs/reports.md).
-func (e *Exporter) buildSnapshot(m *engagement.Model, invalid map[string]int) *snapshot {
-	rep := m.Reports()
-	if recs, _, ok := e.FrozenBilling(rep.BillingMonth); ok {
-		rep.Billing = engagement.BillingCounts(recs)
-	}
-	s := &snapshot{model: m, reports: rep, invalid: invalid, attrOrder: e.timeAttributes()}
+// newPublication prepares every series of a model's reports, within the
+// series budget.
+func (c *Collector) newPublication(m *engagement.Model, rep engagement.Reports, invalid map[string]int) *publication {
+	s := &publication{model: m, reports: rep, invalid: invalid, attrOrder: c.set.TimeAttributes}
 
 	raw := [numFamilies][]series{}
 	for k, v := range rep.Caseload {
@@ -143,13 +135,13 @@ func (e *Exporter) buildSnapshot(m *engagement.Model, invalid map[string]int) *s
 	size := employerSizes(m)
 	for i := range raw {
 		f := &families[i]
-		s.series[i], s.merged[i] = budget(raw[i], f, e.cfg.MaxSeriesPerFamily, size)
-		if n := len(s.series[i]) * f.width(); n > e.cfg.MaxSeriesPerFamily {
-			e.log.Warn("report family exceeds MAX_SERIES_PER_FAMILY even with every employer merged",
-				"family", f.name, "series", n, "max", e.cfg.MaxSeriesPerFamily)
+		s.series[i], s.merged[i] = budget(raw[i], f, c.set.MaxSeriesPerFamily, size)
+		if n := len(s.series[i]) * f.width(); n > c.set.MaxSeriesPerFamily {
+			c.log.Warn("report family exceeds MAX_SERIES_PER_FAMILY even with every employer merged",
+				"family", f.name, "series", n, "max", c.set.MaxSeriesPerFamily)
 		} else if s.merged[i] > 0 {
-			e.log.Info("employers merged into (other) to stay within MAX_SERIES_PER_FAMILY",
-				"family", f.name, "merged_employers", s.merged[i], "series", n, "max", e.cfg.MaxSeriesPerFamily)
+			c.log.Info("employers merged into (other) to stay within MAX_SERIES_PER_FAMILY",
+				"family", f.name, "merged_employers", s.merged[i], "series", n, "max", c.set.MaxSeriesPerFamily)
 		}
 	}
 	return s

@@ -1,4 +1,4 @@
-package collector
+package replica
 
 import (
 	"bytes"
@@ -19,12 +19,12 @@ const maxFiltersPerGroup = 15
 // registration attributes and the last call attribute) with the type the
 // search needs, leaving out those the workspace does not have (when its
 // attributes could be read).
-func (e *Exporter) searchAttrs(types map[string]string, known bool) []searchAttr {
+func (rep *Replica) searchAttrs(types map[string]string, known bool) []searchAttr {
 	var out []searchAttr
-	for _, name := range e.timeAttributes() {
+	for _, name := range rep.set.TimeAttributes() {
 		dataType, ok := types[name]
 		if known && !ok {
-			e.warnOnce("missing-attr-"+name, "contact attribute does not exist in Intercom: no contact is read for it", "attribute", name)
+			rep.warnOnce("missing-attr-"+name, "contact attribute does not exist in Intercom: no contact is read for it", "attribute", name)
 			continue
 		}
 		out = append(out, searchAttr{name: name, dataType: dataType})
