@@ -683,14 +683,6 @@ func TestRunner_ModeOffAndUnknownModesDoNotRun(t *testing.T) {
 	if calls := w.takeCalls(); len(calls) != 0 {
 		t.Errorf("wrote %+v", calls)
 	}
-	for _, s := range []string{"off", "dry-run", "apply"} {
-		if m, err := engagement.ParseMode(s); err != nil || string(m) != s {
-			t.Errorf("ParseMode(%q) = %q, %v", s, m, err)
-		}
-	}
-	if _, err := engagement.ParseMode("dryrun"); err == nil {
-		t.Error(`ParseMode("dryrun"): no error`)
-	}
 }
 
 func TestSyncSummary_JSONFieldNames(t *testing.T) {
