@@ -1,12 +1,7 @@
 package replica
 
 import (
-	"bytes"
-	"encoding/json"
-	"math"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/coaching/intercom_exporter/intercom"
@@ -62,53 +57,6 @@ func attributeQueries(attrs []searchAttr) []intercom.Query {
 // dateFloor is the first instant a contact search's "date > 0" matches:
 // the start of the day after 1970-01-01's day in the workspace timezone.
 func dateFloor(loc *time.Location) int64 {
-	y, m, d := time.Unix(0, 0).In(loc).Date()
-	return time.Date(y, m, d+1, 0, 0, 0, 0, loc).Unix()
-}
-
-// searchNumber reads a value as the contact search compares numbers: a
-// JSON number or a numeric string (decimals rounded down).
-func searchNumber(raw json.RawMessage) (int64, bool) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
-		return 0, false
-	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
-		var n json.Number
-		if json.Unmarshal(raw, &n) != nil {
-			return 0, false
-		}
-		s = n.String()
-	}
-	s = strings.TrimSpace(s)
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return n, true
-	}
-	if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) && math.Abs(f) < 9e18 {
-		return int64(math.Floor(f)), true
-	}
-	return 0, false
-}
-
-// searchDate reads a date attribute's stored value as the contact search
-// compares it: a number (or numeric string) is UNIX seconds as stored, an
-// ISO date the start of that day in the workspace timezone, an RFC 3339
-// date-time its instant; anything else matches no date filter.
-func searchDate(raw json.RawMessage, loc *time.Location) (int64, bool) {
-	if v, ok := searchNumber(raw); ok {
-		return v, true
-	}
-	var s string
-	if json.Unmarshal(bytes.TrimSpace(raw), &s) != nil {
-		return 0, false
-	}
-	s = strings.TrimSpace(s)
-	if d, err := time.ParseInLocation(time.DateOnly, s, loc); err == nil {
-		return d.Unix(), true
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t.Unix(), true
-	}
-	return 0, false
+	lo, _, _ := intercom.DayFilter(">", 0, loc)
+	return lo
 }

@@ -538,11 +538,11 @@ func (m *mapper) searched(c *intercom.Contact) bool {
 	for _, a := range m.attrs {
 		switch a.dataType {
 		case "date":
-			if v, ok := searchDate(c.CustomAttributes[a.name], m.wsLoc); ok && v >= m.dateFloor {
+			if v, ok := intercom.SearchDate(c.CustomAttributes[a.name], m.wsLoc); ok && v >= m.dateFloor {
 				return true
 			}
 		case "integer", "float":
-			if v, ok := searchNumber(c.CustomAttributes[a.name]); ok && v > 0 {
+			if v, ok := intercom.SearchNumber(c.CustomAttributes[a.name]); ok && v > 0 {
 				return true
 			}
 		default:
