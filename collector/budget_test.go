@@ -57,12 +57,14 @@ func TestBudget_MergesPerCoachKeepingOtherLabels(t *testing.T) {
 	}, out)
 }
 
-func clone(in []series) []series {
-	out := make([]series, len(in))
-	for i, s := range in {
-		out[i] = series{append([]string(nil), s.labels...), append([]float64(nil), s.values...)}
+// clone is in as the groups budget takes.
+func clone(in []series) *groups {
+	g := newGroups(len(in), len(in[0].labels), len(in[0].values))
+	for _, s := range in {
+		g.labels = append(g.labels, s.labels...)
+		g.values = append(g.values, s.values...)
 	}
-	return out
+	return g
 }
 
 func total(s []series) float64 {

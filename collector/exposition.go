@@ -121,23 +121,13 @@ func (c *Collector) encodedReports(s *publication, format expfmt.Format) *encode
 	v, _ := s.encodings.LoadOrStore(format, &encoded{})
 	x := v.(*encoded)
 	x.once.Do(func() {
-		reg := prometheus.NewRegistry()
-		if x.err = reg.Register(reportCollector{c, s}); x.err != nil {
-			return
-		}
-		mfs, err := reg.Gather()
-		if x.err = err; err != nil {
-			return
-		}
 		var plain bytes.Buffer
-		enc := expfmt.NewEncoder(&plain, format) // not closed: the live part ends it
-		for _, mf := range mfs {
-			if x.err = enc.Encode(mf); x.err != nil {
-				return
-			}
-		}
+		plain.Grow(64 << 10)
+		c.writeReports(&plain, s, format.FormatType() == expfmt.TypeOpenMetrics)
+		// The fastest compression: a large exposition is compressed once per
+		// refresh and format, on the scrape that first asks for it.
 		var gz bytes.Buffer
-		zw := gzip.NewWriter(&gz)
+		zw, _ := gzip.NewWriterLevel(&gz, gzip.BestSpeed)
 		_, _ = zw.Write(plain.Bytes())
 		if x.err = zw.Close(); x.err != nil {
 			return

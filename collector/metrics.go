@@ -17,23 +17,25 @@ import (
 type metrics struct {
 	interval float64
 
-	report      [numFamilies]*prometheus.Desc
-	up          *prometheus.Desc
-	lastSuccess *prometheus.Desc
-	dataTime    *prometheus.Desc
-	lastDur     *prometheus.Desc
-	intervalD   *prometheus.Desc
-	refreshes   *prometheus.Desc
-	failures    *prometheus.Desc
-	apiRequests *prometheus.Desc
-	rateLimit   *prometheus.Desc
-	rateRemain  *prometheus.Desc
-	invalid     *prometheus.Desc
-	merged      *prometheus.Desc
-	syncRuns    *prometheus.Desc
-	syncSuccess *prometheus.Desc
-	syncUpdated *prometheus.Desc
-	syncFailed  *prometheus.Desc
+	reportFams                         [numFamilies]reportFamily
+	mergedFam, invalidFam, dataTimeFam reportFamily
+	report                             [numFamilies]*prometheus.Desc
+	up                                 *prometheus.Desc
+	lastSuccess                        *prometheus.Desc
+	dataTime                           *prometheus.Desc
+	lastDur                            *prometheus.Desc
+	intervalD                          *prometheus.Desc
+	refreshes                          *prometheus.Desc
+	failures                           *prometheus.Desc
+	apiRequests                        *prometheus.Desc
+	rateLimit                          *prometheus.Desc
+	rateRemain                         *prometheus.Desc
+	invalid                            *prometheus.Desc
+	merged                             *prometheus.Desc
+	syncRuns                           *prometheus.Desc
+	syncSuccess                        *prometheus.Desc
+	syncUpdated                        *prometheus.Desc
+	syncFailed                         *prometheus.Desc
 
 	mu            sync.Mutex // guards everything below
 	attempted     bool
@@ -60,8 +62,6 @@ func newMetrics(set Settings) *metrics {
 			"1 if the last refresh of Intercom data succeeded, else 0.", nil, nil),
 		lastSuccess: prometheus.NewDesc("intercom_refresh_last_success_timestamp_seconds",
 			"End of the last successful refresh of Intercom data (UNIX seconds).", nil, nil),
-		dataTime: prometheus.NewDesc("intercom_data_timestamp_seconds",
-			"The \"now\" the published reports were computed for (UNIX seconds).", nil, nil),
 		lastDur: prometheus.NewDesc("intercom_last_refresh_duration_seconds",
 			"How long the last refresh of Intercom data took.", nil, nil),
 		intervalD: prometheus.NewDesc("intercom_refresh_interval_seconds",
@@ -77,12 +77,6 @@ func newMetrics(set Settings) *metrics {
 			"Last X-RateLimit-Limit seen from Intercom.", nil, nil),
 		rateRemain: prometheus.NewDesc("intercom_api_rate_limit_remaining",
 			"Last X-RateLimit-Remaining seen from Intercom.", nil, nil),
-		invalid: prometheus.NewDesc("intercom_invalid_attribute_values",
-			"Contacts in the latest snapshot whose value of this time attribute could not be read.",
-			[]string{"attribute"}, nil),
-		merged: prometheus.NewDesc("intercom_merged_employers",
-			"Employers merged into employer=\"(other)\" by the series budget (MAX_SERIES_PER_FAMILY), by family.",
-			[]string{"family"}, nil),
 		syncRuns: prometheus.NewDesc("intercom_sync_runs_total",
 			"Engagement sync runs by mode and result (success, partial, failed, blocked).",
 			[]string{"mode", "result"}, nil),
@@ -96,10 +90,20 @@ func newMetrics(set Settings) *metrics {
 		syncRunsV:    map[[2]string]float64{},
 		syncUpdatedV: map[string]float64{},
 	}
+	// The report metrics: described once, for Collect and for the
+	// encoder (encode.go).
+	m.dataTimeFam = newReportFamily("intercom_data_timestamp_seconds",
+		"The \"now\" the published reports were computed for (UNIX seconds).")
+	m.invalidFam = newReportFamily("intercom_invalid_attribute_values",
+		"Contacts in the latest snapshot whose value of this time attribute could not be read.", "attribute")
+	m.mergedFam = newReportFamily("intercom_merged_employers",
+		"Employers merged into employer=\"(other)\" by the series budget (MAX_SERIES_PER_FAMILY), by family.", "family")
 	for i := range families {
 		f := &families[i]
-		m.report[i] = prometheus.NewDesc(f.name, f.help+cached, f.labels, nil)
+		m.reportFams[i] = newReportFamily(f.name, f.help+cached, f.labels...)
+		m.report[i] = m.reportFams[i].desc()
 	}
+	m.dataTime, m.invalid, m.merged = m.dataTimeFam.desc(), m.invalidFam.desc(), m.mergedFam.desc()
 	// Counters that exist from the start, so that rates and increases see
 	// the first run.
 	if mode := set.SyncMode; mode != engagement.ModeOff && mode != "" {

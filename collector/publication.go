@@ -111,31 +111,67 @@ func (f *family) width() int { return max(1, len(f.fixed)) }
 func (c *Collector) newPublication(m *engagement.Model, rep engagement.Reports, invalid map[string]int) *publication {
 	s := &publication{model: m, reports: rep, invalid: invalid, attrOrder: c.set.TimeAttributes}
 
-	raw := [numFamilies][]series{}
-	for k, v := range rep.Caseload {
-		raw[famCaseload] = append(raw[famCaseload], series{[]string{k.Coach, k.Employer}, floats(v[:])})
-	}
-	for k, v := range rep.ChannelMix {
-		raw[famChannelMix] = append(raw[famChannelMix], series{[]string{k.Coach, k.Employer, k.Channels}, []float64{float64(v)}})
-	}
-	for k, v := range rep.Sessions {
-		raw[famSessions] = append(raw[famSessions], series{[]string{k.Coach, k.Employer, k.Channel}, floats(v[:])})
-	}
-	for k, v := range rep.Participants {
-		raw[famParticipants] = append(raw[famParticipants], series{[]string{k.Coach, k.Employer}, floats(v[:])})
-	}
-	for k, v := range rep.Engagement {
-		raw[famEngagement] = append(raw[famEngagement], series{[]string{k}, floats(v[:])})
-	}
+	// Each family's groups are built in two flat arrays (labels, values)
+	// and only the groups kept by the series budget become series: a large
+	// workspace has a hundred thousand groups, most of them merged, and a
+	// slice header or two each was most of the time of a publish. The
+	// families are built at once.
 	month := rep.BillingMonth.String()
-	for k, v := range rep.Billing {
-		raw[famBilling] = append(raw[famBilling], series{[]string{month, k}, floats(v[:])})
+	build := [numFamilies]func() *groups{
+		famCaseload: func() *groups {
+			g := newGroups(len(rep.Caseload), 2, 4)
+			for k, v := range rep.Caseload {
+				g.add(v[:], k.Coach, k.Employer)
+			}
+			return g
+		},
+		famChannelMix: func() *groups {
+			g := newGroups(len(rep.ChannelMix), 3, 1)
+			for k, v := range rep.ChannelMix {
+				g.add([]int{v}, k.Coach, k.Employer, k.Channels)
+			}
+			return g
+		},
+		famSessions: func() *groups {
+			g := newGroups(len(rep.Sessions), 3, 4)
+			for k, v := range rep.Sessions {
+				g.add(v[:], k.Coach, k.Employer, k.Channel)
+			}
+			return g
+		},
+		famParticipants: func() *groups {
+			g := newGroups(len(rep.Participants), 2, 4)
+			for k, v := range rep.Participants {
+				g.add(v[:], k.Coach, k.Employer)
+			}
+			return g
+		},
+		famEngagement: func() *groups {
+			g := newGroups(len(rep.Engagement), 1, 4)
+			for k, v := range rep.Engagement {
+				g.add(v[:], k)
+			}
+			return g
+		},
+		famBilling: func() *groups {
+			g := newGroups(len(rep.Billing), 2, 3)
+			for k, v := range rep.Billing {
+				g.add(v[:], month, k)
+			}
+			return g
+		},
 	}
 
 	size := employerSizes(m)
-	for i := range raw {
+	var wg sync.WaitGroup
+	for i := range build {
+		wg.Go(func() {
+			s.series[i], s.merged[i] = budget(build[i](), &families[i], c.set.MaxSeriesPerFamily, size)
+		})
+	}
+	wg.Wait()
+	for i := range families {
 		f := &families[i]
-		s.series[i], s.merged[i] = budget(raw[i], f, c.set.MaxSeriesPerFamily, size)
 		if n := len(s.series[i]) * f.width(); n > c.set.MaxSeriesPerFamily {
 			c.log.Warn("report family exceeds MAX_SERIES_PER_FAMILY even with every employer merged",
 				"family", f.name, "series", n, "max", c.set.MaxSeriesPerFamily)
@@ -147,13 +183,37 @@ func (c *Collector) newPublication(m *engagement.Model, rep engagement.Reports, 
 	return s
 }
 
-func floats(v []int) []float64 {
-	out := make([]float64, len(v))
-	for i, x := range v {
-		out[i] = float64(x)
-	}
-	return out
+// groups are the groups of one family before the series budget: group i
+// has the label values labels[i*n:(i+1)*n] and the values
+// values[i*w:(i+1)*w].
+type groups struct {
+	n, w   int
+	labels []string
+	values []float64
 }
+
+func newGroups(count, n, w int) *groups {
+	return &groups{n: n, w: w, labels: make([]string, 0, count*n), values: make([]float64, 0, count*w)}
+}
+
+func (g *groups) add(v []int, labels ...string) {
+	g.labels = append(g.labels, labels...)
+	for _, x := range v {
+		g.values = append(g.values, float64(x))
+	}
+}
+
+func (g *groups) len() int { return len(g.labels) / g.n }
+
+func (g *groups) labelsOf(i int) []string {
+	return g.labels[i*g.n : (i+1)*g.n : (i+1)*g.n]
+}
+
+func (g *groups) valuesOf(i int) []float64 {
+	return g.values[i*g.w : (i+1)*g.w : (i+1)*g.w]
+}
+
+func (g *groups) series(i int) series { return series{labels: g.labelsOf(i), values: g.valuesOf(i)} }
 
 // employerSizes counts the members (contacts read or listed on sessions)
 // of each employer: the measure by which the smallest employers are merged
@@ -168,66 +228,96 @@ func employerSizes(m *engagement.Model) map[string]int {
 
 // budget merges the employers with the fewest members into "(other)" until
 // the family's series fit within limit, and returns the series sorted by
-// labels with the number of employers merged.
-func budget(in []series, f *family, limit int, size map[string]int) ([]series, int) {
+// labels with the number of employers merged. Only the groups kept become
+// series, and merged groups are found by a key that needs no allocation.
+func budget(g *groups, f *family, limit int, size map[string]int) ([]series, int) {
 	w := f.width()
-	sortSeries(in)
-	if len(in)*w <= limit {
-		return in, 0
+	n := g.len()
+	if n*w <= limit {
+		out := make([]series, n)
+		for i := range out {
+			out[i] = g.series(i)
+		}
+		sortSeries(out)
+		return out, 0
 	}
-	byEmp := map[string][]int{}
-	for i, s := range in {
-		byEmp[s.labels[f.empIdx]] = append(byEmp[s.labels[f.empIdx]], i)
-	}
-	emps := make([]string, 0, len(byEmp))
-	for e := range byEmp {
-		if e != OtherEmployer {
+	// The groups of each employer, by a counting sort: emp[i] is group i's
+	// employer number, byEmp[start[k]:start[k+1]] employer k's groups.
+	empNum := map[string]int32{}
+	var emps []string
+	emp := make([]int32, n)
+	for i := range n {
+		e := g.labels[i*g.n+f.empIdx]
+		k, ok := empNum[e]
+		if !ok {
+			k = int32(len(emps))
+			empNum[e] = k
 			emps = append(emps, e)
 		}
+		emp[i] = k
 	}
-	slices.SortFunc(emps, func(a, b string) int {
+	start := make([]int32, len(emps)+1)
+	for _, k := range emp {
+		start[k+1]++
+	}
+	for k := range emps {
+		start[k+1] += start[k]
+	}
+	byEmp := make([]int32, n)
+	next := slices.Clone(start[:len(emps)])
+	for i, k := range emp {
+		byEmp[next[k]] = int32(i)
+		next[k]++
+	}
+	groupsOf := func(e string) []int32 {
+		k, ok := empNum[e]
+		if !ok {
+			return nil
+		}
+		return byEmp[start[k]:start[k+1]]
+	}
+
+	order := slices.DeleteFunc(slices.Clone(emps), func(e string) bool { return e == OtherEmployer })
+	slices.SortFunc(order, func(a, b string) int {
 		return cmp.Or(cmp.Compare(size[a], size[b]), strings.Compare(a, b))
 	})
 
 	// Groups already labelled "(other)" (an employer of that name) take the
 	// merged ones too.
-	others := map[string]*series{}
-	otherKey := func(l []string) string {
-		k := slices.Clone(l)
-		k[f.empIdx] = OtherEmployer
-		return strings.Join(k, "\xff")
+	others := map[labelKey]*series{}
+	for _, i := range groupsOf(OtherEmployer) {
+		sr := g.series(int(i))
+		others[otherKey(sr.labels, f.empIdx)] = &sr
 	}
-	dropped := make([]bool, len(in))
-	for _, i := range byEmp[OtherEmployer] {
-		others[otherKey(in[i].labels)] = &in[i]
-	}
-	count := len(in)
+	dropped := make([]bool, n)
+	count := n
 	merged := 0
-	for _, emp := range emps {
+	for _, e := range order {
 		if count*w <= limit {
 			break
 		}
-		for _, i := range byEmp[emp] {
+		for _, i := range groupsOf(e) {
 			dropped[i] = true
 			count--
-			k := otherKey(in[i].labels)
+			labels, values := g.labelsOf(int(i)), g.valuesOf(int(i))
+			k := otherKey(labels, f.empIdx)
 			if o, ok := others[k]; ok {
 				for j := range o.values {
-					o.values[j] += in[i].values[j]
+					o.values[j] += values[j]
 				}
 				continue
 			}
-			l := slices.Clone(in[i].labels)
+			l := slices.Clone(labels)
 			l[f.empIdx] = OtherEmployer
-			others[k] = &series{labels: l, values: slices.Clone(in[i].values)}
+			others[k] = &series{labels: l, values: slices.Clone(values)}
 			count++
 		}
 		merged++
 	}
 	out := make([]series, 0, count)
-	for i := range in {
-		if !dropped[i] && in[i].labels[f.empIdx] != OtherEmployer {
-			out = append(out, in[i])
+	for i := range n {
+		if !dropped[i] && g.labels[i*g.n+f.empIdx] != OtherEmployer {
+			out = append(out, g.series(i))
 		}
 	}
 	for _, o := range others {
@@ -235,6 +325,18 @@ func budget(in []series, f *family, limit int, size map[string]int) ([]series, i
 	}
 	sortSeries(out)
 	return out, merged
+}
+
+// labelKey is a group's label values (at most three: no family has more
+// besides its fixed label) as a map key.
+type labelKey [3]string
+
+// otherKey is the key of the "(other)" group that labels merge into.
+func otherKey(labels []string, empIdx int) labelKey {
+	var k labelKey
+	copy(k[:], labels)
+	k[empIdx] = OtherEmployer
+	return k
 }
 
 func sortSeries(s []series) {
