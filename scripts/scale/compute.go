@@ -31,7 +31,7 @@ type computeRuns struct {
 
 // computeResult is what the compute child prints.
 type computeResult struct {
-	// Resolved is the input as the collector's store hands it to Build
+	// Resolved is the input as the replica hands it to Build
 	// (Data.Resolved: contacts by index, ids unique); ByID is the same
 	// data with contacts listed by id, which Build resolves with maps.
 	Resolved    computeRuns `json:"resolved"`
@@ -68,7 +68,7 @@ func timeBuild(data engagement.Data, ecfg engagement.Config, now time.Time, runs
 	return res
 }
 
-// resolve turns data listed by id into the collector's resolved form:
+// resolve turns data listed by id into the replica's resolved form:
 // every listed contact by index into Contacts (each once, in the order
 // listed), ContactIDs dropped. Contacts listed but absent are appended as
 // Unread, as the store does.

@@ -66,8 +66,8 @@ func probeCapabilities(root string) capabilities {
 		c.RefreshConcurrency = c.RefreshConcurrency || bytes.Contains(b, []byte(`"REFRESH_CONCURRENCY`))
 		c.FullRefreshInterval = c.FullRefreshInterval || bytes.Contains(b, []byte(`"FULL_REFRESH_INTERVAL`))
 		c.SIGHUP = c.SIGHUP || bytes.Contains(b, []byte("syscall.SIGHUP"))
-		// Saved reports: something under state/ or the collector that
-		// loads a snapshot at start.
+		// Saved reports: something under state/ (or the replica) that
+		// loads saved data at start.
 		if strings.Contains(filepath.ToSlash(p), "/state/") {
 			c.StateRestore = true
 		}

@@ -159,7 +159,7 @@ type dataFile struct {
 	Timezone string
 }
 
-// writeData maps the workspace to the rules' input the way the collector's
+// writeData maps the workspace to the rules' input the way the replica's
 // full read does (closed conversations on a session channel; the contacts
 // with a registration or last call attribute, plus every contact listed on
 // a session) and writes it for the compute child. It returns the counts.
