@@ -145,6 +145,9 @@ func run(args []string, env envconfig.Lookuper, stdout, stderr io.Writer) int {
 	webDefs := make([]web.Definition, len(defs))
 	for i, d := range defs {
 		webDefs[i] = web.Definition{Name: d.Name, Value: d.Value, Meaning: d.Meaning}
+		if d.Name == "SYNC_MODE" {
+			webDefs[i].Value = string(ic.syncMode) // the demo's, in demo mode
+		}
 	}
 	srv, err := web.New(web.Options{
 		Source:               exp,

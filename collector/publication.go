@@ -228,8 +228,11 @@ func employerSizes(m *engagement.Model) map[string]int {
 
 // budget merges the employers with the fewest members into "(other)" until
 // the family's series fit within limit, and returns the series sorted by
-// labels with the number of employers merged. Only the groups kept become
-// series, and merged groups are found by a key that needs no allocation.
+// labels with the number of employers merged. At the scale of a large
+// workspace most of a hundred thousand groups are merged: the groups are
+// read in their order, twice (once to number employers and merged keys,
+// once to add the merged values up), the choice of employers works on
+// those numbers alone, and only the groups kept become series.
 func budget(g *groups, f *family, limit int, size map[string]int) ([]series, int) {
 	w := f.width()
 	n := g.len()
@@ -241,13 +244,16 @@ func budget(g *groups, f *family, limit int, size map[string]int) ([]series, int
 		sortSeries(out)
 		return out, 0
 	}
-	// The groups of each employer, by a counting sort: emp[i] is group i's
-	// employer number, byEmp[start[k]:start[k+1]] employer k's groups.
+	// emp[i] numbers group i's employer, key[i] the "(other)" group it
+	// would merge into.
 	empNum := map[string]int32{}
 	var emps []string
-	emp := make([]int32, n)
+	keyNum := map[labelKey]int32{}
+	var keys []labelKey
+	emp, key := make([]int32, n), make([]int32, n)
 	for i := range n {
-		e := g.labels[i*g.n+f.empIdx]
+		labels := g.labelsOf(i)
+		e := labels[f.empIdx]
 		k, ok := empNum[e]
 		if !ok {
 			k = int32(len(emps))
@@ -255,7 +261,16 @@ func budget(g *groups, f *family, limit int, size map[string]int) ([]series, int
 			emps = append(emps, e)
 		}
 		emp[i] = k
+		ko := otherKey(labels, f.empIdx)
+		kk, ok := keyNum[ko]
+		if !ok {
+			kk = int32(len(keys))
+			keyNum[ko] = kk
+			keys = append(keys, ko)
+		}
+		key[i] = kk
 	}
+	// Each employer's groups, by a counting sort.
 	start := make([]int32, len(emps)+1)
 	for _, k := range emp {
 		start[k+1]++
@@ -269,59 +284,64 @@ func budget(g *groups, f *family, limit int, size map[string]int) ([]series, int
 		byEmp[next[k]] = int32(i)
 		next[k]++
 	}
-	groupsOf := func(e string) []int32 {
-		k, ok := empNum[e]
-		if !ok {
-			return nil
-		}
-		return byEmp[start[k]:start[k+1]]
-	}
 
-	order := slices.DeleteFunc(slices.Clone(emps), func(e string) bool { return e == OtherEmployer })
-	slices.SortFunc(order, func(a, b string) int {
-		return cmp.Or(cmp.Compare(size[a], size[b]), strings.Compare(a, b))
+	order := make([]int32, 0, len(emps))
+	other := int32(-1) // an employer named "(other)", whose groups take the merged ones
+	for k, e := range emps {
+		if e == OtherEmployer {
+			other = int32(k)
+			continue
+		}
+		order = append(order, int32(k))
+	}
+	slices.SortFunc(order, func(a, b int32) int {
+		return cmp.Or(cmp.Compare(size[emps[a]], size[emps[b]]), strings.Compare(emps[a], emps[b]))
 	})
 
-	// Groups already labelled "(other)" (an employer of that name) take the
-	// merged ones too.
-	others := map[labelKey]*series{}
-	for _, i := range groupsOf(OtherEmployer) {
-		sr := g.series(int(i))
-		others[otherKey(sr.labels, f.empIdx)] = &sr
+	// Choose the employers to merge, smallest first, until the groups fit.
+	used := make([]bool, len(keys)) // "(other)" groups that exist
+	if other >= 0 {
+		for _, i := range byEmp[start[other]:start[other+1]] {
+			used[key[i]] = true
+		}
 	}
-	dropped := make([]bool, n)
+	mergedEmp := make([]bool, len(emps))
 	count := n
 	merged := 0
 	for _, e := range order {
 		if count*w <= limit {
 			break
 		}
-		for _, i := range groupsOf(e) {
-			dropped[i] = true
+		for _, i := range byEmp[start[e]:start[e+1]] {
 			count--
-			labels, values := g.labelsOf(int(i)), g.valuesOf(int(i))
-			k := otherKey(labels, f.empIdx)
-			if o, ok := others[k]; ok {
-				for j := range o.values {
-					o.values[j] += values[j]
-				}
-				continue
+			if !used[key[i]] {
+				used[key[i]] = true
+				count++
 			}
-			l := slices.Clone(labels)
-			l[f.empIdx] = OtherEmployer
-			others[k] = &series{labels: l, values: slices.Clone(values)}
-			count++
 		}
+		mergedEmp[e] = true
 		merged++
 	}
+
+	// Add the merged groups (and those already "(other)") up, in order.
+	acc := make([]float64, len(keys)*w)
 	out := make([]series, 0, count)
 	for i := range n {
-		if !dropped[i] && g.labels[i*g.n+f.empIdx] != OtherEmployer {
+		switch e := emp[i]; {
+		case mergedEmp[e] || e == other:
+			v := g.valuesOf(i)
+			a := acc[int(key[i])*w : int(key[i]+1)*w]
+			for j := range a {
+				a[j] += v[j]
+			}
+		default:
 			out = append(out, g.series(i))
 		}
 	}
-	for _, o := range others {
-		out = append(out, *o)
+	for k, u := range used {
+		if u {
+			out = append(out, series{labels: slices.Clone(keys[k][:g.n]), values: acc[k*w : (k+1)*w : (k+1)*w]})
+		}
 	}
 	sortSeries(out)
 	return out, merged
