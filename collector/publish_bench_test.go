@@ -54,7 +54,6 @@ func scaleModel(b *testing.B, now time.Time) *engagement.Model {
 		d.Conversations[i] = engagement.Conversation{ID: strconv.Itoa(100_000_000 + i), CreatedAt: now.Unix() - r.Int64N(365*86400),
 			State: "closed", Channel: channels[r.IntN(4)], AdminID: d.Admins[r.IntN(coaches)].ID, ContactIdx: idx}
 	}
-	d.Resolved = true
 	m := engagement.Build(d, engagement.DefaultConfig(), now)
 	if len(m.Sessions) != sessions {
 		b.Fatalf("%d sessions, want %d", len(m.Sessions), sessions)

@@ -1,7 +1,7 @@
 // Package engagement holds the coaching rules of docs/reports.md, 2 and
 // 5 as pure functions of data, configuration and "now", and the sync runner
 // that applies a plan through a small interface. It reads no clock and no
-// network, and imports none of the project's other packages: the collector
+// network, and imports none of the project's other packages: the replica
 // maps Intercom's models to the inputs defined here.
 package engagement
 

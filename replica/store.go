@@ -44,7 +44,7 @@ type store struct {
 	// shared is set once a model points into contacts.
 	shared bool
 
-	sessions    []engagement.Conversation // ContactIdx set, ContactIDs nil
+	sessions    []engagement.Conversation // contacts by index (ContactIdx)
 	sessUpdated []int64
 	// listedUnread are contacts added as Unread by sessions listing them,
 	// since takeListedUnread last took them (a full read looks them up).
@@ -62,7 +62,7 @@ func (s *store) data() engagement.Data {
 	s.shared = true
 	return engagement.Data{
 		Contacts: s.contacts, Conversations: s.sessions,
-		Admins: s.admins, AdminsKnown: s.adminsKnown, Resolved: true,
+		Admins: s.admins, AdminsKnown: s.adminsKnown,
 	}
 }
 

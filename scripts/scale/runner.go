@@ -240,7 +240,6 @@ func (r *runner) scenario() error {
 				c.MedianSeconds, strings.Join(runs, " "), median(c.BuildSeconds), median(c.ReportsSeconds), c.Members, c.Sessions, c.Enrolled, cr.GOMAXPROCS)
 		}
 		r.fig("report computation (Build+Reports, input as the replica gives it)", show(cr.Resolved), "<= 1 s", passIf(cr.Resolved.MedianSeconds <= 1))
-		r.fig("report computation, contacts listed by id (Build resolves)", show(cr.ByID), "", statusInfo)
 	}
 	if own, worst, ok := daemonComputeFigures(cold); own != "" {
 		result := statusInfo
