@@ -7,15 +7,12 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
@@ -32,8 +29,11 @@ import (
 
 	"github.com/coaching/intercom_exporter/collector"
 	"github.com/coaching/intercom_exporter/config"
+	"github.com/coaching/intercom_exporter/daemon"
 	"github.com/coaching/intercom_exporter/engagement"
+	"github.com/coaching/intercom_exporter/intercom"
 	"github.com/coaching/intercom_exporter/intercom/intercomtest"
+	"github.com/coaching/intercom_exporter/replica"
 	"github.com/coaching/intercom_exporter/web"
 )
 
@@ -80,13 +80,38 @@ func run(args []string, env envconfig.Lookuper, stdout, stderr io.Writer) int {
 	slog.SetDefault(logger)
 	logger.Info("Starting "+program, "version", version.Info(), "build_context", version.BuildContext())
 
+	// The Intercom read from: the configured one, or in demo mode a fake
+	// loaded with a generated workspace, which the sync writes to (apply)
+	// and whose member data is served without authentication
+	// (docs/development.md).
+	ic := intercomSettings{apiBase: cfg.APIBase, token: cfg.AccessToken.Reveal(),
+		syncMode: cfg.Mode(), allowUnauthenticated: cfg.AllowUnauthenticated}
 	if cfg.Demo {
-		closeDemo, err := startDemo(cfg, logger)
+		t0 := time.Now()
+		demo, err := intercomtest.StartDemo(intercomtest.DemoOptions{
+			Generate: intercomtest.GenerateOptions{
+				Seed:          cfg.DemoSeed,
+				Participants:  cfg.DemoParticipants,
+				Conversations: cfg.DemoConversations,
+				Coaches:       cfg.DemoCoaches,
+				Employers:     cfg.DemoEmployers,
+				Now:           time.Now(),
+				Timezone:      cfg.Timezone,
+			},
+			Token:   ic.token,
+			Address: cfg.DemoIntercomAddress,
+		})
 		if err != nil {
 			logger.Error("Starting the demo Intercom failed", "err", err)
 			return 1
 		}
-		defer closeDemo()
+		defer demo.Close()
+		ic = intercomSettings{apiBase: demo.URL, token: demo.Token, syncMode: engagement.ModeApply, allowUnauthenticated: true}
+		logger.Info("Demo mode: serving a generated workspace from a fake Intercom",
+			"intercom_api_base", demo.URL,
+			"participants", cfg.DemoParticipants, "conversations", cfg.DemoConversations,
+			"coaches", cfg.DemoCoaches, "employers", cfg.DemoEmployers, "seed", cfg.DemoSeed,
+			"generated_in", time.Since(t0).Round(time.Millisecond))
 	}
 	logger.Info("Configuration", "config", cfg)
 	// (ALLOW_UNAUTHENTICATED is warned about by the web side, which acts on it.)
@@ -94,33 +119,36 @@ func run(args []string, env envconfig.Lookuper, stdout, stderr io.Writer) int {
 		logger.Warn(w)
 	}
 
-	exp, err := collector.New(cfg, collector.Options{Logger: logger})
+	exp, col, err := build(cfg, ic, logger)
 	if err != nil {
 		logger.Error("Setting up the exporter failed", "err", err)
 		return 1
 	}
 	// The registry holds the exporter's own metrics; its report metrics are
-	// served by exp.MetricsHandler, encoded once per refresh.
+	// served by col.MetricsHandler, encoded once per refresh.
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		versioncollector.NewCollector(program),
-		exp.Health(),
+		col.Health(),
 	)
-	metrics := promhttp.InstrumentMetricHandler(reg, exp.MetricsHandler(reg, promhttp.HandlerOpts{
+	metrics := promhttp.InstrumentMetricHandler(reg, col.MetricsHandler(reg, promhttp.HandlerOpts{
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelError),
 		EnableOpenMetrics: true,
 	}, logger))
 
 	var syncer web.Syncer
-	if cfg.Mode() != engagement.ModeOff {
+	if ic.syncMode != engagement.ModeOff {
 		syncer = exp
 	}
 	defs := cfg.Definitions()
 	webDefs := make([]web.Definition, len(defs))
 	for i, d := range defs {
 		webDefs[i] = web.Definition{Name: d.Name, Value: d.Value, Meaning: d.Meaning}
+		if d.Name == "SYNC_MODE" {
+			webDefs[i].Value = string(ic.syncMode) // the demo's, in demo mode
+		}
 	}
 	srv, err := web.New(web.Options{
 		Source:               exp,
@@ -129,7 +157,7 @@ func run(args []string, env envconfig.Lookuper, stdout, stderr io.Writer) int {
 		Definitions:          webDefs,
 		Version:              version.Version,
 		Logger:               logger,
-		AllowUnauthenticated: cfg.AllowUnauthenticated,
+		AllowUnauthenticated: ic.allowUnauthenticated,
 		Demo:                 cfg.Demo,
 		WebConfigFile:        cfg.WebConfigFile,
 		ListenAddress:        cfg.ListenAddress,
@@ -169,7 +197,7 @@ func run(args []string, env envconfig.Lookuper, stdout, stderr io.Writer) int {
 }
 
 // demoSync runs one sync as soon as the first reports are published.
-func demoSync(ctx context.Context, exp *collector.Exporter) {
+func demoSync(ctx context.Context, exp *daemon.Exporter) {
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
 	for !exp.Status().Ready {
@@ -191,52 +219,71 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	return promslog.New(&promslog.Config{Level: lvl, Format: format, Writer: w})
 }
 
-// startDemo starts the fake Intercom with a generated workspace and points
-// the configuration at it (docs/development.md): the sync writes to it in
-// apply mode, and member data is served without authentication.
-func startDemo(cfg *config.Config, logger *slog.Logger) (func(), error) {
-	t0 := time.Now()
-	ws := intercomtest.Generate(intercomtest.GenerateOptions{
-		Seed:          cfg.DemoSeed,
-		Participants:  cfg.DemoParticipants,
-		Conversations: cfg.DemoConversations,
-		Coaches:       cfg.DemoCoaches,
-		Employers:     cfg.DemoEmployers,
-		Now:           time.Now(),
-		Timezone:      cfg.Timezone,
-	})
-	token := cfg.AccessToken.Reveal()
-	if token == "" {
-		var b [16]byte
-		_, _ = rand.Read(b[:])
-		token = "demo-" + hex.EncodeToString(b[:])
+// intercomSettings are the Intercom the exporter reads and what it may do
+// there: the configured ones, or the demo's.
+type intercomSettings struct {
+	apiBase, token       string
+	syncMode             engagement.Mode
+	allowUnauthenticated bool
+}
+
+// build makes the exporter's parts and hands them to each other: the
+// Intercom client (its calls counted by the collector), the replica read
+// through it, the sync runner writing through half of its rate limit
+// (docs/sync.md), and the daemon that drives them.
+func build(cfg *config.Config, ic intercomSettings, logger *slog.Logger) (*daemon.Exporter, *collector.Collector, error) {
+	rules := cfg.Engagement()
+	timeAttrs := replica.Settings{RegistrationAttributes: cfg.RegistrationAttributes, LastCallAttribute: cfg.LastCallAttribute}.TimeAttributes()
+	col := collector.New(collector.Settings{
+		RefreshInterval:    cfg.RefreshInterval,
+		MaxSeriesPerFamily: cfg.MaxSeriesPerFamily,
+		TimeAttributes:     timeAttrs,
+		SyncMode:           ic.syncMode,
+	}, logger)
+	client, err := intercom.New(ic.apiBase, ic.token, cfg.Version,
+		intercom.WithObserver(col),
+		intercom.WithLogger(logger),
+		intercom.WithRequestTimeout(cfg.RequestTimeout),
+		intercom.WithRetry(cfg.RetryMaxAttempts, cfg.RetryBackoff, cfg.RetryMaxBackoff),
+	)
+	if err != nil {
+		return nil, nil, err
 	}
-	fake := intercomtest.NewServer(ws, intercomtest.Options{Token: token})
-	base := fake.URL()
-	closers := []func(){fake.Close}
-	if cfg.DemoIntercomAddress != "" {
-		ln, err := net.Listen("tcp", cfg.DemoIntercomAddress)
-		if err != nil {
-			fake.Close()
-			return nil, fmt.Errorf("DEMO_INTERCOM_ADDRESS %s: %w", cfg.DemoIntercomAddress, err)
-		}
-		hs := &http.Server{Handler: fake.Handler(), ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = hs.Serve(ln) }()
-		closers = append(closers, func() { _ = hs.Close() })
-		base = "http://" + ln.Addr().String()
+	rep := replica.New(client, replica.Settings{
+		Rules:                  rules,
+		ChannelAttribute:       cfg.ChannelAttribute,
+		EmployerAttribute:      cfg.EmployerAttribute,
+		RegistrationAttributes: cfg.RegistrationAttributes,
+		LastCallAttribute:      cfg.LastCallAttribute,
+		StatusAttribute:        cfg.StatusAttribute,
+		RefreshConcurrency:     cfg.RefreshConcurrency,
+		FullRefreshInterval:    cfg.FullRefreshInterval,
+	}, logger)
+	runner := engagement.NewRunner(
+		daemon.NewContactWriter(client.Share(0.5), cfg.LastCallAttribute, cfg.StatusAttribute),
+		engagement.RunnerOptions{Concurrency: cfg.SyncConcurrency, MaxWrites: cfg.SyncMaxWrites})
+	exp := daemon.New(daemon.Settings{
+		Rules:             rules,
+		RefreshInterval:   cfg.RefreshInterval,
+		RefreshTimeout:    cfg.RefreshTimeout,
+		SyncMode:          ic.syncMode,
+		SyncSchedule:      cfg.SyncSchedule,
+		LastCallAttribute: cfg.LastCallAttribute,
+		StatusAttribute:   cfg.StatusAttribute,
+		BillingFreezeDays: cfg.BillingFreezeDays,
+		StateDir:          cfg.StateDir,
+		Identity:          ic.apiBase,
+		APIHost:           apiHost(ic.apiBase),
+		Demo:              cfg.Demo,
+	}, daemon.Parts{Replica: rep, Collector: col, Runner: runner, Attributes: client, Logger: logger})
+	return exp, col, nil
+}
+
+// apiHost is the host name of an API base URL ("" when it does not parse).
+func apiHost(base string) string {
+	u, err := url.Parse(base)
+	if err != nil {
+		return ""
 	}
-	cfg.APIBase = base
-	cfg.AccessToken = config.Secret(token)
-	cfg.SyncMode = config.SyncApply
-	cfg.AllowUnauthenticated = true
-	logger.Info("Demo mode: serving a generated workspace from a fake Intercom",
-		"intercom_api_base", base,
-		"participants", cfg.DemoParticipants, "conversations", cfg.DemoConversations,
-		"coaches", cfg.DemoCoaches, "employers", cfg.DemoEmployers, "seed", cfg.DemoSeed,
-		"generated_in", time.Since(t0).Round(time.Millisecond))
-	return func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
-		}
-	}, nil
+	return u.Hostname()
 }

@@ -202,3 +202,19 @@ func validTime(raw json.RawMessage) bool {
 	f, err := strconv.ParseFloat(s, 64)
 	return err == nil && f > 0 && f < 1e11
 }
+
+// The links to Intercom name the workspace's region by the API base's host
+// alone: a proxy's base URL may carry a user and password.
+func TestAPIHost_IsTheHostOfTheBaseOnly(t *testing.T) {
+	for base, want := range map[string]string{
+		"https://api.intercom.io":                 "api.intercom.io",
+		"https://api.eu.intercom.io/":             "api.eu.intercom.io",
+		"https://user:secret@proxy.example:8443/": "proxy.example",
+		"http://127.0.0.1:40123":                  "127.0.0.1",
+		"://not a url":                            "",
+	} {
+		if got := apiHost(base); got != want {
+			t.Errorf("apiHost(%q) = %q, want %q", base, got, want)
+		}
+	}
+}

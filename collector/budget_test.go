@@ -18,7 +18,7 @@ func TestBudget_MergesSmallestEmployersIntoOtherUntilItFits(t *testing.T) {
 
 	// 16 series; a budget of 12 needs one group less: Tiny and Small merge.
 	out, merged := budget(clone(in), f, 12, size)
-	assert.Equal(t, 2, merged)
+	assert.Equal(t, []string{"Small", "Tiny"}, merged)
 	assert.Equal(t, []series{
 		{[]string{"(other)"}, []float64{1, 0, 1, 1}},
 		{[]string{"Big"}, []float64{5, 1, 0, 0}},
@@ -28,12 +28,12 @@ func TestBudget_MergesSmallestEmployersIntoOtherUntilItFits(t *testing.T) {
 
 	// Within budget: untouched.
 	out, merged = budget(clone(in), f, 16, size)
-	assert.Zero(t, merged)
+	assert.Empty(t, merged)
 	assert.Len(t, out, 4)
 
 	// A budget that only one group fits merges everything.
 	out, merged = budget(clone(in), f, 4, size)
-	assert.Equal(t, 4, merged)
+	assert.Equal(t, []string{"Big", "Mid", "Small", "Tiny"}, merged)
 	assert.Equal(t, []series{{[]string{"(other)"}, []float64{7, 2, 2, 1}}}, out)
 }
 
@@ -49,7 +49,7 @@ func TestBudget_MergesPerCoachKeepingOtherLabels(t *testing.T) {
 	out, merged := budget(clone(in), f, 12, size)
 	// C goes first: (Ann,C) and (Bo,C) become (Ann,(other)) and (Bo,(other)):
 	// still 4 groups; then B joins (Ann,(other)): 3 groups.
-	assert.Equal(t, 2, merged)
+	assert.Equal(t, []string{"B", "C"}, merged)
 	assert.Equal(t, []series{
 		{[]string{"Ann", "(other)"}, []float64{0, 1, 1, 0}},
 		{[]string{"Ann", "A"}, []float64{1, 0, 0, 0}},
@@ -57,12 +57,14 @@ func TestBudget_MergesPerCoachKeepingOtherLabels(t *testing.T) {
 	}, out)
 }
 
-func clone(in []series) []series {
-	out := make([]series, len(in))
-	for i, s := range in {
-		out[i] = series{append([]string(nil), s.labels...), append([]float64(nil), s.values...)}
+// clone is in as the groups budget takes.
+func clone(in []series) *groups {
+	g := newGroups(len(in), len(in[0].labels), len(in[0].values))
+	for _, s := range in {
+		g.labels = append(g.labels, s.labels...)
+		g.values = append(g.values, s.values...)
 	}
-	return out
+	return g
 }
 
 func total(s []series) float64 {

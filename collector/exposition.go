@@ -18,34 +18,34 @@ import (
 
 // Health is a prometheus.Collector of the exporter's own metrics only
 // (refreshes, API calls, rate limit, sync): the registry behind
-// MetricsHandler holds it instead of the Exporter, whose report metrics
+// MetricsHandler holds it instead of the Collector, whose report metrics
 // the handler serves itself.
-func (e *Exporter) Health() prometheus.Collector { return healthCollector{e} }
+func (c *Collector) Health() prometheus.Collector { return healthCollector{c} }
 
-type healthCollector struct{ e *Exporter }
+type healthCollector struct{ c *Collector }
 
-func (h healthCollector) Describe(ch chan<- *prometheus.Desc) { h.e.describeHealth(ch) }
-func (h healthCollector) Collect(ch chan<- prometheus.Metric) { h.e.collectHealth(ch) }
+func (h healthCollector) Describe(ch chan<- *prometheus.Desc) { h.c.describeHealth(ch) }
+func (h healthCollector) Collect(ch chan<- prometheus.Metric) { h.c.collectHealth(ch) }
 
-// reportCollector is the metrics of one snapshot, or (s nil) of the
-// snapshot published when collected.
+// reportCollector is the metrics of one publication, or (s nil) of the
+// publication published when collected.
 type reportCollector struct {
-	e *Exporter
-	s *snapshot
+	c *Collector
+	s *publication
 }
 
-func (r reportCollector) Describe(ch chan<- *prometheus.Desc) { r.e.describeReports(ch) }
+func (r reportCollector) Describe(ch chan<- *prometheus.Desc) { r.c.describeReports(ch) }
 func (r reportCollector) Collect(ch chan<- prometheus.Metric) {
 	s := r.s
 	if s == nil {
-		s = r.e.snap.Load()
+		s = r.c.pub.Load()
 	}
 	if s != nil {
-		r.e.collectReports(s, ch)
+		r.c.collectReports(s, ch)
 	}
 }
 
-// encoded is a snapshot's report metrics in one exposition format, plain
+// encoded is a publication's report metrics in one exposition format, plain
 // and as one gzip member, made on first use.
 type encoded struct {
 	once      sync.Once
@@ -54,7 +54,7 @@ type encoded struct {
 }
 
 // MetricsHandler serves /metrics: the report metrics of the published
-// snapshot from an encoding made once per snapshot (per exposition format,
+// publication from an encoding made once per publication (per exposition format,
 // on the first scrape that asks for it), then what g gathers at every
 // scrape (the exporter's Health, the Go and process collectors, build
 // info). A large workspace publishes tens of thousands of report series:
@@ -63,13 +63,13 @@ type encoded struct {
 // gzip, the response is two gzip members (RFC 1952 allows any number).
 // Requests that filter by name[] or ask for a protobuf format are served
 // by promhttp, uncached.
-func (e *Exporter) MetricsHandler(g prometheus.Gatherer, opts promhttp.HandlerOpts, log *slog.Logger) http.Handler {
+func (c *Collector) MetricsHandler(g prometheus.Gatherer, opts promhttp.HandlerOpts, log *slog.Logger) http.Handler {
 	accepted := expfmt.DefaultAcceptedFormats()
 	if opts.EnableOpenMetrics {
 		accepted = expfmt.DefaultOpenMetricsAcceptedFormats()
 	}
 	published := prometheus.NewRegistry()
-	published.MustRegister(reportCollector{e: e})
+	published.MustRegister(reportCollector{c: c})
 	uncached := promhttp.HandlerFor(prometheus.Gatherers{published, g}, opts)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		format := expfmt.NegotiateAccept(r.Header, accepted...)
@@ -78,15 +78,15 @@ func (e *Exporter) MetricsHandler(g prometheus.Gatherer, opts promhttp.HandlerOp
 			uncached.ServeHTTP(w, r)
 			return
 		}
-		live, err := e.live.get(g, format)
+		live, err := c.live.get(g, format)
 		if err != nil {
 			log.Error("gathering metrics failed", "err", err)
 			http.Error(w, "An error has occurred while gathering metrics:\n\n"+err.Error(), http.StatusInternalServerError)
 			return
 		}
 		var rep *encoded
-		if s := e.snap.Load(); s != nil {
-			rep = e.encodedReports(s, format)
+		if s := c.pub.Load(); s != nil {
+			rep = c.encodedReports(s, format)
 			if rep.err != nil {
 				log.Error("encoding report metrics failed", "err", rep.err)
 				http.Error(w, "An error has occurred while encoding metrics: "+rep.err.Error(), http.StatusInternalServerError)
@@ -117,27 +117,17 @@ func (e *Exporter) MetricsHandler(g prometheus.Gatherer, opts promhttp.HandlerOp
 var gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(io.Discard) }}
 
 // encodedReports is s's report metrics encoded in format.
-func (e *Exporter) encodedReports(s *snapshot, format expfmt.Format) *encoded {
+func (c *Collector) encodedReports(s *publication, format expfmt.Format) *encoded {
 	v, _ := s.encodings.LoadOrStore(format, &encoded{})
 	x := v.(*encoded)
 	x.once.Do(func() {
-		reg := prometheus.NewRegistry()
-		if x.err = reg.Register(reportCollector{e, s}); x.err != nil {
-			return
-		}
-		mfs, err := reg.Gather()
-		if x.err = err; err != nil {
-			return
-		}
 		var plain bytes.Buffer
-		enc := expfmt.NewEncoder(&plain, format) // not closed: the live part ends it
-		for _, mf := range mfs {
-			if x.err = enc.Encode(mf); x.err != nil {
-				return
-			}
-		}
+		plain.Grow(64 << 10)
+		c.writeReports(&plain, s, format.FormatType() == expfmt.TypeOpenMetrics)
+		// The fastest compression: a large exposition is compressed once per
+		// refresh and format, on the scrape that first asks for it.
 		var gz bytes.Buffer
-		zw := gzip.NewWriter(&gz)
+		zw, _ := gzip.NewWriterLevel(&gz, gzip.BestSpeed)
 		_, _ = zw.Write(plain.Bytes())
 		if x.err = zw.Close(); x.err != nil {
 			return

@@ -8,33 +8,34 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/coaching/intercom_exporter/config"
 	"github.com/coaching/intercom_exporter/engagement"
 )
 
 // metrics holds the descriptors (made once) and the exporter's own
 // counters and gauges. Collect builds const metrics from them and from the
-// published snapshot; nothing is computed at scrape time.
+// published publication; nothing is computed at scrape time.
 type metrics struct {
 	interval float64
 
-	report      [numFamilies]*prometheus.Desc
-	up          *prometheus.Desc
-	lastSuccess *prometheus.Desc
-	dataTime    *prometheus.Desc
-	lastDur     *prometheus.Desc
-	intervalD   *prometheus.Desc
-	refreshes   *prometheus.Desc
-	failures    *prometheus.Desc
-	apiRequests *prometheus.Desc
-	rateLimit   *prometheus.Desc
-	rateRemain  *prometheus.Desc
-	invalid     *prometheus.Desc
-	merged      *prometheus.Desc
-	syncRuns    *prometheus.Desc
-	syncSuccess *prometheus.Desc
-	syncUpdated *prometheus.Desc
-	syncFailed  *prometheus.Desc
+	reportFams                         [numFamilies]reportFamily
+	mergedFam, invalidFam, dataTimeFam reportFamily
+	report                             [numFamilies]*prometheus.Desc
+	up                                 *prometheus.Desc
+	lastSuccess                        *prometheus.Desc
+	dataTime                           *prometheus.Desc
+	lastDur                            *prometheus.Desc
+	intervalD                          *prometheus.Desc
+	refreshes                          *prometheus.Desc
+	failures                           *prometheus.Desc
+	apiRequests                        *prometheus.Desc
+	rateLimit                          *prometheus.Desc
+	rateRemain                         *prometheus.Desc
+	invalid                            *prometheus.Desc
+	merged                             *prometheus.Desc
+	syncRuns                           *prometheus.Desc
+	syncSuccess                        *prometheus.Desc
+	syncUpdated                        *prometheus.Desc
+	syncFailed                         *prometheus.Desc
 
 	mu            sync.Mutex // guards everything below
 	attempted     bool
@@ -53,16 +54,14 @@ type metrics struct {
 	syncFailuresV float64
 }
 
-func newMetrics(cfg *config.Config) *metrics {
-	cached := fmt.Sprintf(" Cached: recomputed every %s from Intercom, not per scrape.", cfg.RefreshInterval)
+func newMetrics(set Settings) *metrics {
+	cached := fmt.Sprintf(" Cached: recomputed every %s from Intercom, not per scrape.", set.RefreshInterval)
 	m := &metrics{
-		interval: cfg.RefreshInterval.Seconds(),
+		interval: set.RefreshInterval.Seconds(),
 		up: prometheus.NewDesc("intercom_up",
 			"1 if the last refresh of Intercom data succeeded, else 0.", nil, nil),
 		lastSuccess: prometheus.NewDesc("intercom_refresh_last_success_timestamp_seconds",
 			"End of the last successful refresh of Intercom data (UNIX seconds).", nil, nil),
-		dataTime: prometheus.NewDesc("intercom_data_timestamp_seconds",
-			"The \"now\" the published reports were computed for (UNIX seconds).", nil, nil),
 		lastDur: prometheus.NewDesc("intercom_last_refresh_duration_seconds",
 			"How long the last refresh of Intercom data took.", nil, nil),
 		intervalD: prometheus.NewDesc("intercom_refresh_interval_seconds",
@@ -78,12 +77,6 @@ func newMetrics(cfg *config.Config) *metrics {
 			"Last X-RateLimit-Limit seen from Intercom.", nil, nil),
 		rateRemain: prometheus.NewDesc("intercom_api_rate_limit_remaining",
 			"Last X-RateLimit-Remaining seen from Intercom.", nil, nil),
-		invalid: prometheus.NewDesc("intercom_invalid_attribute_values",
-			"Contacts in the latest snapshot whose value of this time attribute could not be read.",
-			[]string{"attribute"}, nil),
-		merged: prometheus.NewDesc("intercom_merged_employers",
-			"Employers merged into employer=\"(other)\" by the series budget (MAX_SERIES_PER_FAMILY), by family.",
-			[]string{"family"}, nil),
 		syncRuns: prometheus.NewDesc("intercom_sync_runs_total",
 			"Engagement sync runs by mode and result (success, partial, failed, blocked).",
 			[]string{"mode", "result"}, nil),
@@ -97,13 +90,23 @@ func newMetrics(cfg *config.Config) *metrics {
 		syncRunsV:    map[[2]string]float64{},
 		syncUpdatedV: map[string]float64{},
 	}
+	// The report metrics: described once, for Collect and for the
+	// encoder (encode.go).
+	m.dataTimeFam = newReportFamily("intercom_data_timestamp_seconds",
+		"The \"now\" the published reports were computed for (UNIX seconds).")
+	m.invalidFam = newReportFamily("intercom_invalid_attribute_values",
+		"Contacts in the latest snapshot whose value of this time attribute could not be read.", "attribute")
+	m.mergedFam = newReportFamily("intercom_merged_employers",
+		"Employers merged into employer=\"(other)\" by the series budget (MAX_SERIES_PER_FAMILY), by family.", "family")
 	for i := range families {
 		f := &families[i]
-		m.report[i] = prometheus.NewDesc(f.name, f.help+cached, f.labels, nil)
+		m.reportFams[i] = newReportFamily(f.name, f.help+cached, f.labels...)
+		m.report[i] = m.reportFams[i].desc()
 	}
+	m.dataTime, m.invalid, m.merged = m.dataTimeFam.desc(), m.invalidFam.desc(), m.mergedFam.desc()
 	// Counters that exist from the start, so that rates and increases see
 	// the first run.
-	if mode := engagement.Mode(cfg.SyncMode); mode != engagement.ModeOff {
+	if mode := set.SyncMode; mode != engagement.ModeOff && mode != "" {
 		modes := []engagement.Mode{engagement.ModeDryRun}
 		if mode == engagement.ModeApply {
 			modes = append(modes, engagement.ModeApply)
@@ -177,23 +180,23 @@ func (m *metrics) syncFinished(s engagement.Summary, end time.Time) {
 }
 
 // Describe implements prometheus.Collector.
-func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
-	e.describeReports(ch)
-	e.describeHealth(ch)
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	c.describeReports(ch)
+	c.describeHealth(ch)
 }
 
-// Collect implements prometheus.Collector: the published snapshot and the
+// Collect implements prometheus.Collector: the published publication and the
 // exporter's own state, as const metrics. It never calls Intercom.
-func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
-	if s := e.snap.Load(); s != nil {
-		e.collectReports(s, ch)
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	if s := c.pub.Load(); s != nil {
+		c.collectReports(s, ch)
 	}
-	e.collectHealth(ch)
+	c.collectHealth(ch)
 }
 
-// describeReports describes the metrics of a snapshot.
-func (e *Exporter) describeReports(ch chan<- *prometheus.Desc) {
-	m := e.m
+// describeReports describes the metrics of a publication.
+func (c *Collector) describeReports(ch chan<- *prometheus.Desc) {
+	m := c.m
 	for _, d := range m.report {
 		ch <- d
 	}
@@ -203,8 +206,8 @@ func (e *Exporter) describeReports(ch chan<- *prometheus.Desc) {
 }
 
 // describeHealth describes the exporter's own metrics.
-func (e *Exporter) describeHealth(ch chan<- *prometheus.Desc) {
-	m := e.m
+func (c *Collector) describeHealth(ch chan<- *prometheus.Desc) {
+	m := c.m
 	for _, d := range []*prometheus.Desc{m.up, m.lastSuccess, m.lastDur, m.intervalD, m.refreshes,
 		m.failures, m.apiRequests, m.rateLimit, m.rateRemain, m.syncRuns,
 		m.syncSuccess, m.syncUpdated, m.syncFailed} {
@@ -212,11 +215,11 @@ func (e *Exporter) describeHealth(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// collectReports sends the metrics of a published snapshot: the report
+// collectReports sends the metrics of a published publication: the report
 // families, the employers merged and the unreadable values per family or
 // attribute, and the data timestamp.
-func (e *Exporter) collectReports(s *snapshot, ch chan<- prometheus.Metric) {
-	m := e.m
+func (c *Collector) collectReports(s *publication, ch chan<- prometheus.Metric) {
+	m := c.m
 	for i := range families {
 		f := &families[i]
 		d := m.report[i]
@@ -241,8 +244,8 @@ func (e *Exporter) collectReports(s *snapshot, ch chan<- prometheus.Metric) {
 
 // collectHealth sends the exporter's own metrics (refreshes, API calls,
 // rate limit, sync).
-func (e *Exporter) collectHealth(ch chan<- prometheus.Metric) {
-	m := e.m
+func (c *Collector) collectHealth(ch chan<- prometheus.Metric) {
+	m := c.m
 	// Build the metrics under the lock, send them after: a slow reader of
 	// ch never holds up the Intercom client's observer calls.
 	var out []prometheus.Metric

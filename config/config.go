@@ -154,11 +154,6 @@ const (
 	SyncApply  = string(engagement.ModeApply)
 )
 
-// FromEnv reads the configuration from the process environment.
-func FromEnv(ctx context.Context) (*Config, error) {
-	return Load(ctx, envconfig.OsLookuper())
-}
-
 // Load reads and validates the configuration from l. On any problem it
 // returns one error listing every problem found; no error contains a
 // secret's value.
@@ -317,10 +312,11 @@ func (c *Config) validate(bad map[string]bool) []error {
 	ec := c.Engagement()
 	if err := ec.Validate(); err != nil {
 		for _, e := range unjoin(err) {
-			key, _, _ := strings.Cut(e.Error(), ":")
-			if !bad[key] {
-				errs = append(errs, e)
+			var se *engagement.SettingError
+			if errors.As(e, &se) && (bad[se.Setting] || se.Setting == "TIMEZONE") {
+				continue
 			}
+			errs = append(errs, e)
 		}
 	}
 	for _, a := range []struct{ key, value string }{

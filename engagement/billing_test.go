@@ -20,51 +20,51 @@ func TestBilling_MonthEdges(t *testing.T) {
 			name                  string
 			registration          *Stamp
 			storedLastCall        *Stamp
-			convs                 []Conversation
+			convs                 []tconv
 			wantReason            string // "" when not in the cohort
 			wantLast, wantQualify string // conversation ids
 		}{
 			{"registered on first day of M is new", reg(2026, 2, 1), nil, nil, ReasonNew, "", ""},
 			{"registered on last day of M is new", reg(2026, 2, 28), nil, nil, ReasonNew, "", ""},
 			{"registered the day after last(M) is not in the cohort", reg(2026, 3, 1), nil,
-				[]Conversation{call("1", at(loc, 2026, 2, 10, 10, 0), "c")}, "", "", ""},
+				[]tconv{call("1", at(loc, 2026, 2, 10, 10, 0), "c")}, "", "", ""},
 			{"registered the day before first(M) without calls is not in the cohort", reg(2026, 1, 31), nil, nil, "", "", ""},
 			{"call exactly first(M)-56 days (Dec 7 00:05) is engaged", longAgo, nil,
-				[]Conversation{call("1", at(loc, 2025, 12, 7, 0, 5), "c")}, ReasonEngaged, "1", "1"},
+				[]tconv{call("1", at(loc, 2025, 12, 7, 0, 5), "c")}, ReasonEngaged, "1", "1"},
 			{"call first(M)-57 days (Dec 6 23:55) is not engaged", longAgo, nil,
-				[]Conversation{call("1", at(loc, 2025, 12, 6, 23, 55), "c")}, "", "", ""},
+				[]tconv{call("1", at(loc, 2025, 12, 6, 23, 55), "c")}, "", "", ""},
 			{"call on last(M) at 23:55 is engaged", longAgo, nil,
-				[]Conversation{call("1", at(loc, 2026, 2, 28, 23, 55), "c")}, ReasonEngaged, "1", "1"},
+				[]tconv{call("1", at(loc, 2026, 2, 28, 23, 55), "c")}, ReasonEngaged, "1", "1"},
 			{"call the day after last(M) at 00:05 is not engaged", longAgo, nil,
-				[]Conversation{call("1", at(loc, 2026, 3, 1, 0, 5), "c")}, "", "", ""},
+				[]tconv{call("1", at(loc, 2026, 3, 1, 0, 5), "c")}, "", "", ""},
 			{"call after last(M) is not the Last Coaching Session", longAgo, nil,
-				[]Conversation{call("50", at(loc, 2026, 2, 20, 9, 0), "c"), call("60", at(loc, 2026, 3, 1, 0, 5), "c")}, ReasonEngaged, "50", "50"},
+				[]tconv{call("50", at(loc, 2026, 2, 20, 9, 0), "c"), call("60", at(loc, 2026, 3, 1, 0, 5), "c")}, ReasonEngaged, "50", "50"},
 			{"new and a call in the window is new_and_engaged", reg(2026, 2, 15), nil,
-				[]Conversation{call("1", at(loc, 2026, 1, 20, 9, 0), "c")}, ReasonNewAndEngaged, "1", "1"},
-			{"new with an old call: Last Coaching Session set, no Qualifying Conversation", reg(2026, 2, 10), nil,
-				[]Conversation{call("90", at(loc, 2025, 12, 1, 9, 0), "c")}, ReasonNew, "90", ""},
-			{"Qualifying Conversation is the newest call in the window", longAgo, nil,
-				[]Conversation{call("70", at(loc, 2025, 11, 1, 9, 0), "c"), call("71", at(loc, 2026, 1, 5, 9, 0), "c"), call("72", at(loc, 2025, 12, 20, 9, 0), "c")},
+				[]tconv{call("1", at(loc, 2026, 1, 20, 9, 0), "c")}, ReasonNewAndEngaged, "1", "1"},
+			{"new with an old call: Last Coaching Session set, no Qualifying conv", reg(2026, 2, 10), nil,
+				[]tconv{call("90", at(loc, 2025, 12, 1, 9, 0), "c")}, ReasonNew, "90", ""},
+			{"Qualifying conv is the newest call in the window", longAgo, nil,
+				[]tconv{call("70", at(loc, 2025, 11, 1, 9, 0), "c"), call("71", at(loc, 2026, 1, 5, 9, 0), "c"), call("72", at(loc, 2025, 12, 20, 9, 0), "c")},
 				ReasonEngaged, "71", "71"},
 			{"same-time calls: larger id as a number wins (101 over 99)", longAgo, nil,
-				[]Conversation{call("101", at(loc, 2026, 2, 5, 9, 0), "c"), call("99", at(loc, 2026, 2, 5, 9, 0), "c")},
+				[]tconv{call("101", at(loc, 2026, 2, 5, 9, 0), "c"), call("99", at(loc, 2026, 2, 5, 9, 0), "c")},
 				ReasonEngaged, "101", "101"},
 			{"email and chat in M are not calls", longAgo, nil,
-				[]Conversation{session("1", at(loc, 2026, 2, 10, 9, 0), "Email", "c"), session("2", at(loc, 2026, 2, 11, 9, 0), "chat", "c")}, "", "", ""},
+				[]tconv{session("1", at(loc, 2026, 2, 10, 9, 0), "Email", "c"), session("2", at(loc, 2026, 2, 11, 9, 0), "chat", "c")}, "", "", ""},
 			{"an open call conversation is not evidence", longAgo, nil,
-				[]Conversation{{ID: "1", CreatedAt: at(loc, 2026, 2, 10, 9, 0).Unix(), State: "open", Channel: "Phone", ContactIDs: []string{"c"}}}, "", "", ""},
+				[]tconv{{ID: "1", CreatedAt: at(loc, 2026, 2, 10, 9, 0).Unix(), State: "open", Channel: "Phone", ContactIDs: []string{"c"}}}, "", "", ""},
 			{"stored Last Coaching Call is never billing evidence", longAgo, instant(at(loc, 2026, 2, 15, 9, 0), loc), nil, "", "", ""},
 			{"stored call later than the evidence does not change the rows", longAgo, instant(at(loc, 2026, 2, 25, 9, 0), loc),
-				[]Conversation{call("1", at(loc, 2026, 2, 2, 9, 0), "c")}, ReasonEngaged, "1", "1"},
+				[]tconv{call("1", at(loc, 2026, 2, 2, 9, 0), "c")}, ReasonEngaged, "1", "1"},
 			{"call shared with another contact counts for both", longAgo, nil,
-				[]Conversation{call("1", at(loc, 2026, 2, 2, 9, 0), "x", "c")}, ReasonEngaged, "1", "1"},
+				[]tconv{call("1", at(loc, 2026, 2, 2, 9, 0), "x", "c")}, ReasonEngaged, "1", "1"},
 			{"not enrolled with a call in M is never billed", nil, nil,
-				[]Conversation{call("1", at(loc, 2026, 2, 10, 9, 0), "c")}, "", "", ""},
+				[]tconv{call("1", at(loc, 2026, 2, 10, 9, 0), "c")}, "", "", ""},
 		}
 		for _, tt := range tests {
 			t.Run(loc.String()+"/"+tt.name, func(t *testing.T) {
-				data := Data{Contacts: []Contact{{ID: "c", Registration: tt.registration, StoredLastCall: tt.storedLastCall}}, Conversations: tt.convs}
-				m := Build(data, cfgIn(loc), now)
+				data := input{Contacts: []Contact{{ID: "c", Registration: tt.registration, StoredLastCall: tt.storedLastCall}}, Conversations: tt.convs}
+				m := build(data, cfgIn(loc), now)
 				rows, err := m.Billing(feb2026)
 				if err != nil {
 					t.Fatal(err)
@@ -86,7 +86,7 @@ func TestBilling_MonthEdges(t *testing.T) {
 					t.Errorf("Last Coaching Session %q, want %q", got, tt.wantLast)
 				}
 				if got := convID(row.Qualifying); got != tt.wantQualify {
-					t.Errorf("Qualifying Conversation %q, want %q", got, tt.wantQualify)
+					t.Errorf("Qualifying conv %q, want %q", got, tt.wantQualify)
 				}
 				if row.Engaged != (tt.wantQualify != "") {
 					t.Errorf("Engaged = %v with Qualifying %q", row.Engaged, tt.wantQualify)
@@ -118,11 +118,11 @@ func TestBilling_DayOfACallIsTheDayInTheTimezone(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			data := Data{
+			data := input{
 				Contacts:      []Contact{{ID: "c", Registration: dateStamp(tt.loc, 2025, 6, 1)}},
-				Conversations: []Conversation{call("1", tt.call, "c")},
+				Conversations: []tconv{call("1", tt.call, "c")},
 			}
-			m := Build(data, cfgIn(tt.loc), at(tt.loc, 2026, 3, 10, 12, 0))
+			m := build(data, cfgIn(tt.loc), at(tt.loc, 2026, 3, 10, 12, 0))
 			rows, err := m.Billing(feb2026)
 			if err != nil {
 				t.Fatal(err)
@@ -136,8 +136,8 @@ func TestBilling_DayOfACallIsTheDayInTheTimezone(t *testing.T) {
 	// Registration date-only "2026-03-01" in Kolkata: its Unix is
 	// Feb 28 18:30Z, but the day is Mar 1, so it is not in February's
 	// cohort, and is new in March (the current month, month to date).
-	data := Data{Contacts: []Contact{{ID: "c", Registration: dateStamp(kolkata, 2026, 3, 1)}}}
-	m := Build(data, cfgIn(kolkata), at(kolkata, 2026, 3, 10, 12, 0))
+	data := input{Contacts: []Contact{{ID: "c", Registration: dateStamp(kolkata, 2026, 3, 1)}}}
+	m := build(data, cfgIn(kolkata), at(kolkata, 2026, 3, 10, 12, 0))
 	if rows, _ := m.Billing(feb2026); len(rows) != 0 {
 		t.Errorf("registered Mar 1 in Kolkata is billed in February")
 	}
@@ -148,7 +148,7 @@ func TestBilling_DayOfACallIsTheDayInTheTimezone(t *testing.T) {
 
 func TestBilling_ReportIsThePreviousMonthByEmployerAndReason(t *testing.T) {
 	now := at(utc, 2026, 3, 10, 12, 0)
-	data := Data{
+	data := input{
 		Contacts: []Contact{
 			{ID: "new", Employer: "Acme", Registration: dateStamp(utc, 2026, 2, 3)},
 			{ID: "both", Employer: "Acme", Registration: dateStamp(utc, 2026, 2, 3)},
@@ -156,14 +156,14 @@ func TestBilling_ReportIsThePreviousMonthByEmployerAndReason(t *testing.T) {
 			{ID: "out", Employer: "Beta", Registration: dateStamp(utc, 2025, 5, 3)},
 			{ID: "lead", Employer: "Beta"}, // not enrolled
 		},
-		Conversations: []Conversation{
+		Conversations: []tconv{
 			call("1", at(utc, 2026, 2, 4, 9, 0), "both"),
 			call("2", at(utc, 2026, 1, 4, 9, 0), "eng"),
 			call("3", at(utc, 2025, 11, 4, 9, 0), "out"),
 			call("4", at(utc, 2026, 2, 4, 9, 0), "lead"),
 		},
 	}
-	r := Build(data, cfgIn(utc), now).Reports()
+	r := build(data, cfgIn(utc), now).Reports()
 	if r.BillingMonth != feb2026 {
 		t.Errorf("billing month %s, want 2026-02", r.BillingMonth)
 	}
@@ -201,7 +201,7 @@ func TestBilling_MonthValidation(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := cfgIn(utc)
 			cfg.LookbackDays = tt.lookback
-			m := Build(Data{}, cfg, now)
+			m := build(input{}, cfg, now)
 			if got := m.EarliestBillingMonth(); got != tt.earliest {
 				t.Errorf("EarliestBillingMonth = %s, want %s", got, tt.earliest)
 			}
@@ -231,7 +231,7 @@ func TestBilling_EarliestMonthInATimezoneWhereTheUTCDayDiffers(t *testing.T) {
 	}{{la, true}, {utc, false}} {
 		cfg := cfgIn(tc.loc)
 		cfg.LookbackDays = 128
-		_, err := Build(Data{}, cfg, now).Billing(Month{2026, time.January})
+		_, err := build(input{}, cfg, now).Billing(Month{2026, time.January})
 		if (err == nil) != tc.ok {
 			t.Errorf("%s: Billing(2026-01) error %v, want ok=%v", tc.loc, err, tc.ok)
 		}

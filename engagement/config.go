@@ -1,7 +1,7 @@
 // Package engagement holds the coaching rules of docs/reports.md and
 // docs/sync.md as pure functions of data, configuration and "now", and the sync runner
 // that applies a plan through a small interface. It reads no clock and no
-// network, and imports none of the project's other packages: the collector
+// network, and imports none of the project's other packages: the replica
 // maps Intercom's models to the inputs defined here.
 package engagement
 
@@ -105,52 +105,64 @@ func DefaultConfig() Config {
 // MaxChannels bounds the session channels (they are kept in a bit set).
 const MaxChannels = 32
 
-// Validate lists every problem with the configuration.
+// SettingError is a problem with one setting, named as its configuration
+// variable (docs/configuration.md).
+type SettingError struct {
+	Setting, Problem string
+}
+
+func (e *SettingError) Error() string { return e.Setting + ": " + e.Problem }
+
+// Validate lists every problem with the configuration, each a
+// *SettingError.
 func (c Config) Validate() error {
 	var errs []error
+	bad := func(setting, format string, a ...any) error {
+		return &SettingError{Setting: setting, Problem: fmt.Sprintf(format, a...)}
+	}
 	if c.Location == nil {
-		errs = append(errs, errors.New("timezone is not set"))
+		errs = append(errs, bad("TIMEZONE", "not set"))
 	}
 	if len(c.SessionChannels) == 0 {
-		errs = append(errs, errors.New("SESSION_CHANNELS: at least one channel is needed"))
+		errs = append(errs, bad("SESSION_CHANNELS", "at least one channel is needed"))
 	}
 	if len(c.SessionChannels) > MaxChannels {
-		errs = append(errs, fmt.Errorf("SESSION_CHANNELS: at most %d channels", MaxChannels))
+		errs = append(errs, bad("SESSION_CHANNELS", "at most %d channels", MaxChannels))
 	}
 	seen := map[string]bool{}
 	for _, ch := range c.SessionChannels {
 		k := channelKey(ch)
 		if k == "" {
-			errs = append(errs, errors.New("SESSION_CHANNELS: empty channel name"))
+			errs = append(errs, bad("SESSION_CHANNELS", "empty channel name"))
 			continue
 		}
 		if strings.Contains(ch, "+") {
-			errs = append(errs, fmt.Errorf("SESSION_CHANNELS: %q contains '+', which joins channel mixes", ch))
+			errs = append(errs, bad("SESSION_CHANNELS", "%q contains '+', which joins channel mixes", ch))
 		}
 		if seen[k] {
-			errs = append(errs, fmt.Errorf("SESSION_CHANNELS: %q is listed twice", ch))
+			errs = append(errs, bad("SESSION_CHANNELS", "%q is listed twice", ch))
 		}
 		seen[k] = true
 	}
 	for _, ch := range c.CallChannels {
 		if !seen[channelKey(ch)] {
-			errs = append(errs, fmt.Errorf("CALL_CHANNELS: %q is not one of SESSION_CHANNELS", ch))
+			errs = append(errs, bad("CALL_CHANNELS", "%q is not one of SESSION_CHANNELS", ch))
 		}
 	}
 	if c.LookbackDays < 1 || c.LookbackDays > 3650 {
-		errs = append(errs, fmt.Errorf("LOOKBACK_DAYS: %d is outside 1..3650", c.LookbackDays))
+		errs = append(errs, bad("LOOKBACK_DAYS", "%d is outside 1..3650", c.LookbackDays))
 	}
 	if c.EngagedDays < 0 {
-		errs = append(errs, fmt.Errorf("ENGAGED_DAYS: %d is negative", c.EngagedDays))
+		errs = append(errs, bad("ENGAGED_DAYS", "%d is negative", c.EngagedDays))
 	}
 	if c.AtRiskDays < c.EngagedDays {
-		errs = append(errs, fmt.Errorf("AT_RISK_DAYS: %d is less than ENGAGED_DAYS %d", c.AtRiskDays, c.EngagedDays))
+		errs = append(errs, bad("AT_RISK_DAYS", "%d is less than ENGAGED_DAYS %d", c.AtRiskDays, c.EngagedDays))
 	}
 	if c.BillingEngagedDays < 0 {
-		errs = append(errs, fmt.Errorf("BILLING_ENGAGED_DAYS: %d is negative", c.BillingEngagedDays))
+		errs = append(errs, bad("BILLING_ENGAGED_DAYS", "%d is negative", c.BillingEngagedDays))
 	}
 	if c.MemberCoach != MemberCoachOwner && c.MemberCoach != MemberCoachLastSession {
-		errs = append(errs, fmt.Errorf("MEMBER_COACH: %q is neither %q nor %q", c.MemberCoach, MemberCoachOwner, MemberCoachLastSession))
+		errs = append(errs, bad("MEMBER_COACH", "%q is neither %q nor %q", c.MemberCoach, MemberCoachOwner, MemberCoachLastSession))
 	}
 	return errors.Join(errs...)
 }

@@ -82,7 +82,7 @@ func TestDaysSince_CountsCalendarDaysInTheTimezone(t *testing.T) {
 				t.Errorf("DaysSince = %d, want %d", got, tt.want)
 			}
 			// The same through the model: a member's caseload row.
-			m := Build(Data{Conversations: []Conversation{call("1", tt.session, "c")}}, cfgIn(tt.loc), tt.now)
+			m := build(input{Conversations: []tconv{call("1", tt.session, "c")}}, cfgIn(tt.loc), tt.now)
 			row := caseloadRow(m, "c")
 			if row == nil {
 				t.Fatal("member c is not in the caseload")

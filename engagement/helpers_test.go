@@ -1,6 +1,7 @@
 package engagement
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -35,14 +36,78 @@ func cfgIn(loc *time.Location) Config {
 	return c
 }
 
+// tconv is a conversation as a test writes it: its contacts by id.
+type tconv struct {
+	ID         string
+	CreatedAt  int64
+	State      string
+	Channel    string
+	AdminID    string
+	ContactIDs []string
+}
+
+// input is the rules' input as a test writes it: conversations list
+// their contacts by id, may repeat, and need not be sessions.
+type input struct {
+	Conversations []tconv
+	Contacts      []Contact
+	Admins        []Admin
+	AdminsKnown   bool
+}
+
+// resolve turns in into Data as the replica hands it on: contacts unique
+// by id (the first kept), only the sessions (closed, on a session
+// channel), each once (the first read as a session), listing their
+// contacts by index (each once); contacts listed but not read are added
+// as Unread in the order the sessions first list them.
+func resolve(in input, cfg Config) Data {
+	ch := NewChannels(cfg)
+	out := Data{Admins: in.Admins, AdminsKnown: in.AdminsKnown}
+	idx := make(map[string]int32, len(in.Contacts))
+	for _, c := range in.Contacts {
+		if _, dup := idx[c.ID]; !dup {
+			idx[c.ID] = int32(len(out.Contacts))
+			out.Contacts = append(out.Contacts, c)
+		}
+	}
+	out.Conversations = make([]Conversation, 0, len(in.Conversations))
+	seen := make(map[string]bool, len(in.Conversations))
+	for _, c := range in.Conversations {
+		if c.State != "closed" || ch.Lookup(c.Channel) < 0 || seen[c.ID] {
+			continue
+		}
+		seen[c.ID] = true
+		rc := Conversation{ID: c.ID, CreatedAt: c.CreatedAt, State: c.State, Channel: c.Channel, AdminID: c.AdminID}
+		for _, id := range c.ContactIDs {
+			if id == "" {
+				continue
+			}
+			i, ok := idx[id]
+			if !ok {
+				i = int32(len(out.Contacts))
+				idx[id] = i
+				out.Contacts = append(out.Contacts, Contact{ID: id, Unread: true})
+			}
+			if !slices.Contains(rc.ContactIdx, i) {
+				rc.ContactIdx = append(rc.ContactIdx, i)
+			}
+		}
+		out.Conversations = append(out.Conversations, rc)
+	}
+	return out
+}
+
+// build is Build of in, resolved.
+func build(in input, cfg Config, now time.Time) *Model { return Build(resolve(in, cfg), cfg, now) }
+
 // call is a closed Phone conversation at t for the contacts.
-func call(id string, t time.Time, contacts ...string) Conversation {
+func call(id string, t time.Time, contacts ...string) tconv {
 	return session(id, t, "Phone", contacts...)
 }
 
 // session is a closed conversation on channel at t for the contacts.
-func session(id string, t time.Time, channel string, contacts ...string) Conversation {
-	return Conversation{ID: id, CreatedAt: t.Unix(), State: "closed", Channel: channel, ContactIDs: contacts}
+func session(id string, t time.Time, channel string, contacts ...string) tconv {
+	return tconv{ID: id, CreatedAt: t.Unix(), State: "closed", Channel: channel, ContactIDs: contacts}
 }
 
 // dateStamp is an ISO date-only attribute value (docs/reports.md: that

@@ -1,8 +1,6 @@
 package engagement
 
 import (
-	"hash/maphash"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -19,14 +17,13 @@ type Stamp struct {
 
 // Conversation is an Intercom conversation as the rules need it.
 type Conversation struct {
-	ID         string
-	CreatedAt  int64  // UNIX seconds: the session time
-	State      string // "closed" makes it a candidate session
-	Channel    string // raw value of the channel attribute, "" when missing
-	AdminID    string // admin_assignee_id, "" when unassigned
-	ContactIDs []string
-	// ContactIdx lists the contacts by index into Data.Contacts instead of
-	// by id; only read when Data.Resolved is set.
+	ID        string
+	CreatedAt int64  // UNIX seconds: the session time
+	State     string // "closed" makes it a candidate session
+	Channel   string // raw value of the channel attribute, "" when missing
+	AdminID   string // admin_assignee_id, "" when unassigned
+	// ContactIdx lists the conversation's contacts by index into
+	// Data.Contacts, each at most once, in the order Intercom lists them.
 	ContactIdx []int32
 }
 
@@ -47,8 +44,8 @@ type Contact struct {
 	StoredStatus   string // stored Engagement Status, "" when unset
 	UpdatedAt      int64
 	// Unread marks a contact listed on a conversation but not found when
-	// read (deleted since, say): only its ID is known. Callers that resolve
-	// contacts themselves (Data.Resolved) include such contacts this way.
+	// read (deleted since, say): only its ID is known. Data includes such
+	// contacts this way.
 	Unread bool
 }
 
@@ -58,7 +55,12 @@ type Admin struct {
 	Name string
 }
 
-// Data is one consistent read of Intercom.
+// Data is one consistent read of Intercom, as the replica hands it on:
+// contact ids are unique, conversation ids are unique, and every
+// conversation lists its contacts in ContactIdx (indexes into Contacts),
+// with contacts that were listed but not found included as Unread. At a
+// million conversations, resolving ids with maps would be most of Build's
+// time: the replica keeps its records by index anyway.
 type Data struct {
 	Conversations []Conversation
 	Contacts      []Contact
@@ -66,14 +68,6 @@ type Data struct {
 	// AdminsKnown is false when admins could not be read: coaches are then
 	// shown by id.
 	AdminsKnown bool
-	// Resolved says the caller did the bookkeeping that Build otherwise
-	// does with maps keyed by id: contact ids are unique, conversation ids
-	// are unique, and every conversation lists its contacts in ContactIdx
-	// (indexes into Contacts, each at most once, in the order listed),
-	// with contacts that were listed but not found included as Unread.
-	// ContactIDs is then ignored. At a million conversations this is most
-	// of Build's time (hashing ids).
-	Resolved bool
 }
 
 // Session is a coaching session (docs/reports.md).
@@ -192,35 +186,17 @@ func Build(data Data, cfg Config, now time.Time) *Model {
 	days := newDayTable(loc, m.Today-Day(cfg.LookbackDays)-400, m.Today+2)
 
 	m.Members = make([]Member, 0, len(data.Contacts))
-	if data.Resolved {
-		for i := range data.Contacts {
-			c := &data.Contacts[i]
-			m.Members = append(m.Members, Member{Contact: c, Enrolled: c.Registration != nil && !c.Unread, Unread: c.Unread})
-		}
-	} else {
-		m.byID = make(map[string]int32, len(data.Contacts))
-		for i := range data.Contacts {
-			c := &data.Contacts[i]
-			if _, dup := m.byID[c.ID]; dup {
-				continue
-			}
-			m.byID[c.ID] = int32(len(m.Members))
-			m.Members = append(m.Members, Member{Contact: c, Enrolled: c.Registration != nil && !c.Unread, Unread: c.Unread})
-		}
+	for i := range data.Contacts {
+		c := &data.Contacts[i]
+		m.Members = append(m.Members, Member{Contact: c, Enrolled: c.Registration != nil && !c.Unread, Unread: c.Unread})
 	}
 
 	// Sessions, with one backing array for all their contacts, sized up
 	// front: at 10^6 sessions, growing slices and small maps per
 	// conversation dominated Build's time and garbage.
-	var ids *resolvedIDs
 	nIDs := 0
-	if data.Resolved {
-		for i := range data.Conversations {
-			nIDs += len(data.Conversations[i].ContactIdx)
-		}
-	} else {
-		ids = m.resolveIDs(data.Conversations)
-		nIDs = len(ids.idx)
+	for i := range data.Conversations {
+		nIDs += len(data.Conversations[i].ContactIdx)
 	}
 	contactBuf := make([]int32, 0, nIDs)
 	m.Sessions = make([]Session, 0, len(data.Conversations))
@@ -228,13 +204,9 @@ func Build(data Data, cfg Config, now time.Time) *Model {
 	lastAdmin, lastCoach := "\x00", int32(-1)
 	for i := range data.Conversations {
 		c := &data.Conversations[i]
-		var ch int
-		if ids != nil {
-			ch = int(ids.channel[i]) // -1: not a session or a repeat
-		} else if c.State == "closed" {
+		ch := -1
+		if c.State == "closed" {
 			ch = m.Channels.Lookup(c.Channel)
-		} else {
-			ch = -1
 		}
 		if ch < 0 {
 			continue
@@ -253,27 +225,9 @@ func Build(data Data, cfg Config, now time.Time) *Model {
 			Coach:          coaches.names[lastCoach],
 		}
 		start := len(contactBuf)
-		if ids == nil {
-			for _, mi := range c.ContactIdx {
-				if mi >= 0 && mi < nContacts {
-					contactBuf = append(contactBuf, mi)
-				}
-			}
-		} else {
-			for k, mi := range ids.idx[ids.off[i]:ids.off[i+1]] {
-				switch {
-				case mi == noID:
-					continue
-				case mi == unknownID:
-					// Listed on a session but not read (deleted since, say):
-					// still a member, with what the session tells.
-					mi = m.unreadMember(c.ContactIDs[k])
-				}
-				// A contact listed twice counts once (a handful per
-				// conversation: a linear scan is cheaper than a map).
-				if !slices.Contains(contactBuf[start:], mi) {
-					contactBuf = append(contactBuf, mi)
-				}
+		for _, mi := range c.ContactIdx {
+			if mi >= 0 && mi < nContacts {
+				contactBuf = append(contactBuf, mi)
 			}
 		}
 		if n := len(contactBuf); n > start {
@@ -392,18 +346,6 @@ func Build(data Data, cfg Config, now time.Time) *Model {
 	return m
 }
 
-// unreadMember adds a member for a contact listed on a session but not
-// read, or returns the one already added.
-func (m *Model) unreadMember(id string) int32 {
-	if i, ok := m.byID[id]; ok {
-		return i
-	}
-	i := int32(len(m.Members))
-	m.byID[id] = i
-	m.Members = append(m.Members, Member{Contact: &Contact{ID: id, Unread: true}, Unread: true})
-	return i
-}
-
 // latest tracks each member's most recent session of some kind: its index
 // and time side by side, so comparing rarely reads a Session.
 type latest struct {
@@ -426,107 +368,6 @@ func (l latest) offer(m *Model, mi int32, si int) {
 	if cur < 0 || s.CreatedAt > l.at[mi] || (s.CreatedAt == l.at[mi] && m.later(s, &m.Sessions[cur])) {
 		l.idx[mi], l.at[mi] = int32(si), s.CreatedAt
 	}
-}
-
-// Values of resolvedIDs.idx besides member indexes.
-const (
-	noID      = -1 // an empty id: no contact
-	unknownID = -2 // an id not among the contacts read
-)
-
-// resolvedIDs is the id bookkeeping of Build for Data that lists contacts
-// by id: per conversation, its channel index (-1 when it is not a session
-// or repeats an earlier session's id) and its contacts' member indexes
-// (idx[off[i]:off[i+1]]).
-type resolvedIDs struct {
-	channel []int8
-	off     []int32
-	idx     []int32
-}
-
-// resolveIDs does the map lookups of Build in parallel: they are most of
-// its time at 10^6 conversations. Only reads of m.byID happen here.
-func (m *Model) resolveIDs(convs []Conversation) *resolvedIDs {
-	n := len(convs)
-	r := &resolvedIDs{channel: make([]int8, n), off: make([]int32, n+1)}
-	for i := range convs {
-		r.off[i+1] = r.off[i] + int32(len(convs[i].ContactIDs))
-	}
-	r.idx = make([]int32, r.off[n])
-	hashes := make([]uint64, n)
-	seed := maphash.MakeSeed()
-	workers := min(runtime.GOMAXPROCS(0), 8, max(1, n/20000))
-	var wg sync.WaitGroup
-	for w := range workers {
-		lo, hi := n*w/workers, n*(w+1)/workers
-		wg.Go(func() {
-			for i := lo; i < hi; i++ {
-				c := &convs[i]
-				ch := -1
-				if c.State == "closed" {
-					ch = m.Channels.Lookup(c.Channel)
-				}
-				r.channel[i] = int8(ch)
-				if ch < 0 {
-					continue
-				}
-				hashes[i] = maphash.String(seed, c.ID)
-				out := r.idx[r.off[i]:r.off[i+1]]
-				for k, id := range c.ContactIDs {
-					switch mi, ok := m.byID[id]; {
-					case id == "":
-						out[k] = noID
-					case ok:
-						out[k] = mi
-					default:
-						out[k] = unknownID
-					}
-				}
-			}
-		})
-	}
-	wg.Wait()
-
-	// A conversation read twice counts once (the first): sort the hashes
-	// of the sessions with their positions, and compare the ids only where
-	// hashes meet.
-	bits := uint(64 - bitsLen(uint64(n)))
-	keys := make([]uint64, 0, n)
-	for i := range convs {
-		if r.channel[i] >= 0 {
-			keys = append(keys, hashes[i]>>(64-bits)<<(64-bits)|uint64(i))
-		}
-	}
-	slices.Sort(keys)
-	mask := uint64(1)<<(64-bits) - 1
-	for a := 0; a < len(keys); {
-		b := a + 1
-		for b < len(keys) && keys[b]&^mask == keys[a]&^mask {
-			b++
-		}
-		// keys[a:b] share a hash prefix, in position order: drop each that
-		// repeats the id of an earlier one.
-		for x := a + 1; x < b; x++ {
-			ix := keys[x] & mask
-			for y := a; y < x; y++ {
-				iy := keys[y] & mask
-				if r.channel[iy] >= 0 && convs[iy].ID == convs[ix].ID {
-					r.channel[ix] = -1
-					break
-				}
-			}
-		}
-		a = b
-	}
-	return r
-}
-
-func bitsLen(x uint64) int {
-	n := 0
-	for ; x != 0; x >>= 1 {
-		n++
-	}
-	return n
 }
 
 // interner hands out one small index per distinct string.

@@ -33,7 +33,7 @@ func TestCaseloadAndSessions_AgeBandBoundaries(t *testing.T) {
 			name := when.Format("2006-01-02_15:04_MST") + "_is_" + tt.want
 			// (23:55 today is later than now: the future counts as 0.)
 			t.Run(name, func(t *testing.T) {
-				m := Build(Data{Conversations: []Conversation{call("1", when, "c")}}, cfgIn(la), laNoon)
+				m := build(input{Conversations: []tconv{call("1", when, "c")}}, cfgIn(la), laNoon)
 				row := caseloadRow(m, "c")
 				if row == nil {
 					t.Fatal("member c is not in the caseload")
@@ -84,14 +84,14 @@ func TestParticipants_DaysWithoutSessionBandBoundaries(t *testing.T) {
 			conv := session("1", daysBefore(laNoon, la, tt.days, 23, 55), "Email", "p")
 			// At 400 days the session is outside the lookback and does not
 			// count; the registration (2020) is far more than 29 days ago.
-			m := Build(Data{Contacts: []Contact{c}, Conversations: []Conversation{conv}}, cfgIn(la), laNoon)
+			m := build(input{Contacts: []Contact{c}, Conversations: []tconv{conv}}, cfgIn(la), laNoon)
 			checkParticipantBand(t, m, "p", tt.want)
 		})
 		t.Run("registration_"+tt.want+"_at_"+itoa(tt.days), func(t *testing.T) {
 			// No session: days since the registration day (date-only).
 			y, mo, d := (today - Day(tt.days)).Date()
 			c := enrolledContact("p", la, y, mo, d)
-			m := Build(Data{Contacts: []Contact{c}}, cfgIn(la), laNoon)
+			m := build(input{Contacts: []Contact{c}}, cfgIn(la), laNoon)
 			checkParticipantBand(t, m, "p", tt.want)
 			if row := participantRow(m, "p"); row.DaysWithout != tt.days {
 				t.Errorf("days without = %d, want %d", row.DaysWithout, tt.days)
@@ -126,13 +126,13 @@ func TestParticipants_RegistrationUsesTheStampDayInTheTimezone(t *testing.T) {
 	if reg.Day.String() != "2026-02-28" {
 		t.Fatalf("setup: day %s", reg.Day)
 	}
-	m := Build(Data{Contacts: []Contact{{ID: "p", Registration: reg}}}, cfgIn(la), at(la, 2026, 3, 14, 12, 0))
+	m := build(input{Contacts: []Contact{{ID: "p", Registration: reg}}}, cfgIn(la), at(la, 2026, 3, 14, 12, 0))
 	checkParticipantBand(t, m, "p", "14-21d")
 
 	// ISO date-only "2026-03-01" in Kolkata is the calendar day Mar 1 even
 	// though its Unix (midnight IST) is Feb 28 18:30Z. At Mar 14 12:00 IST:
 	// Mar 1 -> Mar 14 = 13 days (0-13d); the UTC day would give 14.
-	m = Build(Data{Contacts: []Contact{{ID: "p", Registration: dateStamp(kolkata, 2026, 3, 1)}}}, cfgIn(kolkata), at(kolkata, 2026, 3, 14, 12, 0))
+	m = build(input{Contacts: []Contact{{ID: "p", Registration: dateStamp(kolkata, 2026, 3, 1)}}}, cfgIn(kolkata), at(kolkata, 2026, 3, 14, 12, 0))
 	checkParticipantBand(t, m, "p", "0-13d")
 }
 
@@ -142,7 +142,7 @@ func TestParticipants_SessionBeforeRegistrationStillCountsAsLastSession(t *testi
 	// session 30 days ago: 30 days, 29d+.
 	c := enrolledContact("p", la, 2026, 6, 13)
 	conv := call("1", daysBefore(laNoon, la, 30, 10, 0), "p")
-	m := Build(Data{Contacts: []Contact{c}, Conversations: []Conversation{conv}}, cfgIn(la), laNoon)
+	m := build(input{Contacts: []Contact{c}, Conversations: []tconv{conv}}, cfgIn(la), laNoon)
 	checkParticipantBand(t, m, "p", "29d+")
 }
 
@@ -154,48 +154,48 @@ func TestEngagementStatus_Rules(t *testing.T) {
 	tests := []struct {
 		name     string
 		contact  Contact
-		convs    []Conversation
+		convs    []tconv
 		want     string
 		wantLast int64 // expected LastCall.Unix when a last call exists
 		wantNoLC bool  // expect no last call
 	}{
-		{"call 0 days ago is Engaged", Contact{ID: "c"}, []Conversation{call("1", ago(0), "c")}, StatusEngaged, ago(0).Unix(), false},
-		{"call 28 days ago is Engaged", Contact{ID: "c"}, []Conversation{call("1", ago(28), "c")}, StatusEngaged, ago(28).Unix(), false},
-		{"call 29 days ago is At Risk", Contact{ID: "c"}, []Conversation{call("1", ago(29), "c")}, StatusAtRisk, ago(29).Unix(), false},
-		{"call 56 days ago is At Risk", Contact{ID: "c"}, []Conversation{call("1", ago(56), "c")}, StatusAtRisk, ago(56).Unix(), false},
-		{"call 57 days ago is Unengaged", Contact{ID: "c"}, []Conversation{call("1", ago(57), "c")}, StatusUnengaged, ago(57).Unix(), false},
-		{"video conference is a call", Contact{ID: "c"}, []Conversation{session("1", ago(3), "Video Conference", "c")}, StatusEngaged, ago(3).Unix(), false},
+		{"call 0 days ago is Engaged", Contact{ID: "c"}, []tconv{call("1", ago(0), "c")}, StatusEngaged, ago(0).Unix(), false},
+		{"call 28 days ago is Engaged", Contact{ID: "c"}, []tconv{call("1", ago(28), "c")}, StatusEngaged, ago(28).Unix(), false},
+		{"call 29 days ago is At Risk", Contact{ID: "c"}, []tconv{call("1", ago(29), "c")}, StatusAtRisk, ago(29).Unix(), false},
+		{"call 56 days ago is At Risk", Contact{ID: "c"}, []tconv{call("1", ago(56), "c")}, StatusAtRisk, ago(56).Unix(), false},
+		{"call 57 days ago is Unengaged", Contact{ID: "c"}, []tconv{call("1", ago(57), "c")}, StatusUnengaged, ago(57).Unix(), false},
+		{"video conference is a call", Contact{ID: "c"}, []tconv{session("1", ago(3), "Video Conference", "c")}, StatusEngaged, ago(3).Unix(), false},
 		{"enrolled without any session is No Call", enrolled(Contact{ID: "c"}), nil, StatusNoCall, 0, true},
 		{"enrolled with only email and chat is No Call", enrolled(Contact{ID: "c"}),
-			[]Conversation{session("1", ago(1), "Email", "c"), session("2", ago(2), "Chat", "c")}, StatusNoCall, 0, true},
-		{"not enrolled without a call has no status", Contact{ID: "c"}, []Conversation{session("1", ago(1), "Email", "c")}, "", 0, true},
-		{"not enrolled with a call has a status", Contact{ID: "c"}, []Conversation{call("1", ago(10), "c")}, StatusEngaged, ago(10).Unix(), false},
+			[]tconv{session("1", ago(1), "Email", "c"), session("2", ago(2), "Chat", "c")}, StatusNoCall, 0, true},
+		{"not enrolled without a call has no status", Contact{ID: "c"}, []tconv{session("1", ago(1), "Email", "c")}, "", 0, true},
+		{"not enrolled with a call has a status", Contact{ID: "c"}, []tconv{call("1", ago(10), "c")}, StatusEngaged, ago(10).Unix(), false},
 		{"email yesterday does not rescue a call 60 days ago", Contact{ID: "c"},
-			[]Conversation{call("1", ago(60), "c"), session("2", ago(1), "Email", "c")}, StatusUnengaged, ago(60).Unix(), false},
+			[]tconv{call("1", ago(60), "c"), session("2", ago(1), "Email", "c")}, StatusUnengaged, ago(60).Unix(), false},
 		{"open phone conversation is not a call", Contact{ID: "c"},
-			[]Conversation{call("1", ago(60), "c"), {ID: "2", CreatedAt: ago(1).Unix(), State: "open", Channel: "Phone", ContactIDs: []string{"c"}}},
+			[]tconv{call("1", ago(60), "c"), {ID: "2", CreatedAt: ago(1).Unix(), State: "open", Channel: "Phone", ContactIDs: []string{"c"}}},
 			StatusUnengaged, ago(60).Unix(), false},
 		{"stored call later than conversations wins", Contact{ID: "c", StoredLastCall: instant(ago(3), la)},
-			[]Conversation{call("1", ago(40), "c")}, StatusEngaged, ago(3).Unix(), false},
+			[]tconv{call("1", ago(40), "c")}, StatusEngaged, ago(3).Unix(), false},
 		{"conversation later than stored call wins", Contact{ID: "c", StoredLastCall: instant(ago(40), la)},
-			[]Conversation{call("1", ago(3), "c")}, StatusEngaged, ago(3).Unix(), false},
+			[]tconv{call("1", ago(3), "c")}, StatusEngaged, ago(3).Unix(), false},
 		{"stored call alone gives the status", Contact{ID: "c", StoredLastCall: instant(ago(60), la)}, nil, StatusUnengaged, ago(60).Unix(), false},
 		{"stored date-only 28 days ago is Engaged", Contact{ID: "c", StoredLastCall: dateStamp(la, 2026, 5, 18)}, nil, StatusEngaged, dateStamp(la, 2026, 5, 18).Unix, false},
 		{"stored date-only 29 days ago is At Risk", Contact{ID: "c", StoredLastCall: dateStamp(la, 2026, 5, 17)}, nil, StatusAtRisk, dateStamp(la, 2026, 5, 17).Unix, false},
 		{"stored call more than a day ahead is ignored", Contact{ID: "c", StoredLastCall: instant(now.Add(24*time.Hour+time.Second), la)},
-			[]Conversation{call("1", ago(40), "c")}, StatusAtRisk, ago(40).Unix(), false},
+			[]tconv{call("1", ago(40), "c")}, StatusAtRisk, ago(40).Unix(), false},
 		{"stored call exactly a day ahead is accepted", Contact{ID: "c", StoredLastCall: instant(now.Add(24*time.Hour), la)},
-			[]Conversation{call("1", ago(40), "c")}, StatusEngaged, now.Add(24 * time.Hour).Unix(), false},
+			[]tconv{call("1", ago(40), "c")}, StatusEngaged, now.Add(24 * time.Hour).Unix(), false},
 		{"stored date-only tomorrow (midnight, 12h ahead) is accepted", Contact{ID: "c", StoredLastCall: dateStamp(la, 2026, 6, 16)},
-			[]Conversation{call("1", ago(40), "c")}, StatusEngaged, dateStamp(la, 2026, 6, 16).Unix, false},
+			[]tconv{call("1", ago(40), "c")}, StatusEngaged, dateStamp(la, 2026, 6, 16).Unix, false},
 		{"stored far-future call alone: not enrolled, no status", Contact{ID: "c", StoredLastCall: instant(now.AddDate(0, 1, 0), la)}, nil, "", 0, true},
 		{"stored far-future call alone: enrolled, No Call", enrolled(Contact{ID: "c", StoredLastCall: instant(now.AddDate(0, 1, 0), la)}), nil, StatusNoCall, 0, true},
 		{"call older than the lookback still counts for the last call", Contact{ID: "c"},
-			[]Conversation{call("1", ago(400), "c")}, StatusUnengaged, ago(400).Unix(), false},
+			[]tconv{call("1", ago(400), "c")}, StatusUnengaged, ago(400).Unix(), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := Build(Data{Contacts: []Contact{tt.contact}, Conversations: tt.convs}, cfgIn(la), now)
+			m := build(input{Contacts: []Contact{tt.contact}, Conversations: tt.convs}, cfgIn(la), now)
 			mem := mustMember(t, m, "c")
 			if mem.Status != tt.want {
 				t.Errorf("status = %q, want %q", mem.Status, tt.want)
@@ -242,8 +242,8 @@ func TestChannels_MatchingIgnoresCaseAndSurroundingSpaces(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.state+"_"+tt.channel, func(t *testing.T) {
-			conv := Conversation{ID: "1", CreatedAt: now.Add(-time.Hour).Unix(), State: tt.state, Channel: tt.channel, ContactIDs: []string{"c"}}
-			m := Build(Data{Conversations: []Conversation{conv}}, cfgIn(la), now)
+			conv := tconv{ID: "1", CreatedAt: now.Add(-time.Hour).Unix(), State: tt.state, Channel: tt.channel, ContactIDs: []string{"c"}}
+			m := build(input{Conversations: []tconv{conv}}, cfgIn(la), now)
 			r := m.Reports()
 			if tt.want == "" {
 				if len(m.Sessions) != 0 || len(r.Sessions) != 0 || len(r.Caseload) != 0 {
@@ -266,8 +266,8 @@ func TestChannels_CanonicalSpellingIsTheConfiguredOne(t *testing.T) {
 	cfg.SessionChannels = []string{"video call", "PHONE", "Email"}
 	cfg.CallChannels = []string{"phone"}
 	now := at(utc, 2026, 6, 15, 12, 0)
-	convs := []Conversation{session("1", now.Add(-time.Hour), "Phone", "c"), session("2", now.Add(-2*time.Hour), "Video Call", "c")}
-	m := Build(Data{Conversations: convs}, cfg, now)
+	convs := []tconv{session("1", now.Add(-time.Hour), "Phone", "c"), session("2", now.Add(-2*time.Hour), "Video Call", "c")}
+	m := build(input{Conversations: convs}, cfg, now)
 	r := m.Reports()
 	if sum(r.Sessions[SessionKey{Unassigned, UnknownEmployer, "PHONE"}]) != 1 || sum(r.Sessions[SessionKey{Unassigned, UnknownEmployer, "video call"}]) != 1 {
 		t.Errorf("sessions report %v, want channels spelled PHONE and video call", r.Sessions)
@@ -293,24 +293,24 @@ func TestCaseload_ChannelMixIsConfiguredOrderJoinedByPlus(t *testing.T) {
 	ago := func(n int) time.Time { return daysBefore(now, la, n, 9, 0) }
 	tests := []struct {
 		name  string
-		convs []Conversation
+		convs []tconv
 		want  string
 	}{
 		{"Email, Phone, Chat over time is Phone+Email+Chat",
-			[]Conversation{session("1", ago(1), "Email", "c"), session("2", ago(2), "Phone", "c"), session("3", ago(3), "chat", "c")}, "Phone+Email+Chat"},
+			[]tconv{session("1", ago(1), "Email", "c"), session("2", ago(2), "Phone", "c"), session("3", ago(3), "chat", "c")}, "Phone+Email+Chat"},
 		{"Chat and Video is Video Conference+Chat",
-			[]Conversation{session("1", ago(1), "Chat", "c"), session("2", ago(2), "Video Conference", "c")}, "Video Conference+Chat"},
+			[]tconv{session("1", ago(1), "Chat", "c"), session("2", ago(2), "Video Conference", "c")}, "Video Conference+Chat"},
 		{"two phone sessions is Phone",
-			[]Conversation{session("1", ago(1), "Phone", "c"), session("2", ago(2), "phone", "c")}, "Phone"},
+			[]tconv{session("1", ago(1), "Phone", "c"), session("2", ago(2), "phone", "c")}, "Phone"},
 		{"a session outside the lookback is not in the mix",
-			[]Conversation{session("1", ago(1), "Email", "c"), session("2", ago(366), "Phone", "c")}, "Email"},
+			[]tconv{session("1", ago(1), "Email", "c"), session("2", ago(366), "Phone", "c")}, "Email"},
 		{"non-sessions are not in the mix",
-			[]Conversation{session("1", ago(1), "Email", "c"), session("2", ago(2), "SMS", "c"),
+			[]tconv{session("1", ago(1), "Email", "c"), session("2", ago(2), "SMS", "c"),
 				{ID: "3", CreatedAt: ago(3).Unix(), State: "open", Channel: "Chat", ContactIDs: []string{"c"}}}, "Email"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := Build(Data{Conversations: tt.convs}, cfgIn(la), now)
+			m := build(input{Conversations: tt.convs}, cfgIn(la), now)
 			if row := caseloadRow(m, "c"); row == nil || row.Channels != tt.want {
 				t.Errorf("caseload row %+v, want channels %s", row, tt.want)
 			}
@@ -326,8 +326,8 @@ func TestSessions_ConversationWithTwoContactsCountsOnceForBoth(t *testing.T) {
 	now := laNoon
 	contacts := []Contact{{ID: "a", Employer: " Acme "}, {ID: "b", Employer: "Beta"}}
 	// Listed a, b (and a again): one session, employer of a (trimmed).
-	convs := []Conversation{call("1", now.Add(-time.Hour), "a", "b", "a")}
-	m := Build(Data{Contacts: contacts, Conversations: convs}, cfgIn(la), now)
+	convs := []tconv{call("1", now.Add(-time.Hour), "a", "b", "a")}
+	m := build(input{Contacts: contacts, Conversations: convs}, cfgIn(la), now)
 	r := m.Reports()
 	if got := bands4(r.Sessions); sum(got) != 1 {
 		t.Errorf("sessions total %v, want 1", got)
@@ -349,8 +349,8 @@ func TestSessions_ConversationWithTwoContactsCountsOnceForBoth(t *testing.T) {
 	}
 
 	// Listed b, a: the session's employer is Beta.
-	convs = []Conversation{call("1", now.Add(-time.Hour), "b", "a")}
-	r = Build(Data{Contacts: contacts, Conversations: convs}, cfgIn(la), now).Reports()
+	convs = []tconv{call("1", now.Add(-time.Hour), "b", "a")}
+	r = build(input{Contacts: contacts, Conversations: convs}, cfgIn(la), now).Reports()
 	if sum(r.Sessions[SessionKey{Unassigned, "Beta", "Phone"}]) != 1 || sum(bands4(r.Sessions)) != 1 {
 		t.Errorf("sessions %v, want one under Beta", r.Sessions)
 	}
@@ -360,7 +360,7 @@ func TestSessions_DuplicateConversationCountsOnce(t *testing.T) {
 	// The same conversation read twice (pages shifting during a read).
 	now := laNoon
 	c := call("7", now.Add(-time.Hour), "a")
-	r := Build(Data{Conversations: []Conversation{c, c}}, cfgIn(la), now).Reports()
+	r := build(input{Conversations: []tconv{c, c}}, cfgIn(la), now).Reports()
 	if got := sum(bands4(r.Sessions)); got != 1 {
 		t.Errorf("sessions %d, want 1", got)
 	}
@@ -402,7 +402,7 @@ func TestSessionCoach_ByAdminName(t *testing.T) {
 			}
 			conv := call("1", laNoon.Add(-time.Hour), "c")
 			conv.AdminID = tt.adminID
-			m := Build(Data{Conversations: []Conversation{conv}, Admins: tt.admins, AdminsKnown: tt.known}, cfgIn(la), laNoon)
+			m := build(input{Conversations: []tconv{conv}, Admins: tt.admins, AdminsKnown: tt.known}, cfgIn(la), laNoon)
 			if got := m.Sessions[0].Coach; got != tt.want {
 				t.Errorf("session coach = %q, want %q", got, tt.want)
 			}
@@ -417,41 +417,41 @@ func TestMemberCoach_OwnerAndLastSessionModes(t *testing.T) {
 	now := laNoon
 	t1 := now.Add(-48 * time.Hour)
 	t2 := now.Add(-24 * time.Hour)
-	withAdmin := func(c Conversation, admin string) Conversation { c.AdminID = admin; return c }
+	withAdmin := func(c tconv, admin string) tconv { c.AdminID = admin; return c }
 	tests := []struct {
 		name  string
 		mode  string
 		owner string
-		convs []Conversation
+		convs []tconv
 		want  string
 	}{
 		{"owner mode: owner wins over last session", MemberCoachOwner, "5",
-			[]Conversation{withAdmin(call("1", t2, "c"), "1")}, "Cleo"},
+			[]tconv{withAdmin(call("1", t2, "c"), "1")}, "Cleo"},
 		{"owner mode: no owner, last session's coach", MemberCoachOwner, "",
-			[]Conversation{withAdmin(call("1", t1, "c"), "5"), withAdmin(session("2", t2, "Email", "c"), "1")}, "Ann"},
+			[]tconv{withAdmin(call("1", t1, "c"), "5"), withAdmin(session("2", t2, "Email", "c"), "1")}, "Ann"},
 		{"owner mode: owner 0 is not set, last session's coach", MemberCoachOwner, "0",
-			[]Conversation{withAdmin(call("1", t2, "c"), "1")}, "Ann"},
+			[]tconv{withAdmin(call("1", t2, "c"), "1")}, "Ann"},
 		{"owner mode: unknown owner by id", MemberCoachOwner, "77", nil, "77"},
 		{"owner mode: nothing is unassigned", MemberCoachOwner, "", nil, Unassigned},
 		{"last_session mode: owner ignored", MemberCoachLastSession, "5",
-			[]Conversation{withAdmin(call("1", t2, "c"), "1")}, "Ann"},
+			[]tconv{withAdmin(call("1", t2, "c"), "1")}, "Ann"},
 		{"last_session mode: no session is unassigned", MemberCoachLastSession, "5", nil, Unassigned},
 		{"last_session mode: last session unassigned is unassigned", MemberCoachLastSession, "",
-			[]Conversation{withAdmin(call("1", t1, "c"), "1"), call("2", t2, "c")}, Unassigned},
+			[]tconv{withAdmin(call("1", t1, "c"), "1"), call("2", t2, "c")}, Unassigned},
 		{"tie on time: id 10 beats id 9 (numbers, not text)", MemberCoachLastSession, "",
-			[]Conversation{withAdmin(call("10", t2, "c"), "5"), withAdmin(call("9", t2, "c"), "1")}, "Cleo"},
+			[]tconv{withAdmin(call("10", t2, "c"), "5"), withAdmin(call("9", t2, "c"), "1")}, "Cleo"},
 		{"tie on time: id 100 beats id 99 in either order", MemberCoachLastSession, "",
-			[]Conversation{withAdmin(call("99", t2, "c"), "1"), withAdmin(call("100", t2, "c"), "5")}, "Cleo"},
+			[]tconv{withAdmin(call("99", t2, "c"), "1"), withAdmin(call("100", t2, "c"), "5")}, "Cleo"},
 		{"later time beats larger id", MemberCoachLastSession, "",
-			[]Conversation{withAdmin(call("5", t2, "c"), "1"), withAdmin(call("10", t1, "c"), "5")}, "Ann"},
+			[]tconv{withAdmin(call("5", t2, "c"), "1"), withAdmin(call("10", t1, "c"), "5")}, "Ann"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := cfgIn(la)
 			cfg.MemberCoach = tt.mode
-			data := Data{Contacts: []Contact{{ID: "c", OwnerID: tt.owner, Registration: dateStamp(la, 2026, 1, 1)}},
+			data := input{Contacts: []Contact{{ID: "c", OwnerID: tt.owner, Registration: dateStamp(la, 2026, 1, 1)}},
 				Conversations: tt.convs, Admins: testAdmins, AdminsKnown: true}
-			m := Build(data, cfg, now)
+			m := build(data, cfg, now)
 			if got := mustMember(t, m, "c").Coach; got != tt.want {
 				t.Errorf("member coach = %q, want %q", got, tt.want)
 			}
@@ -491,7 +491,7 @@ func TestLookback_SessionExactlyLookbackDaysAgoIsInOneMoreIsOut(t *testing.T) {
 				// Registered 2 days ago: the participant band tells whether
 				// the old session counted (>= 29d+) or not (2 days: 0-13d).
 				c := enrolledContact("c", la, 2026, 6, 13)
-				m := Build(Data{Contacts: []Contact{c}, Conversations: []Conversation{call("1", daysBefore(now, la, tc.days, 0, 5), "c")}}, cfg, now)
+				m := build(input{Contacts: []Contact{c}, Conversations: []tconv{call("1", daysBefore(now, la, tc.days, 0, 5), "c")}}, cfg, now)
 				r := m.Reports()
 				wantN := 0
 				wantBand := "0-13d"

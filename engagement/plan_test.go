@@ -17,24 +17,24 @@ func TestPlan_WritesOnlyContactsWhoseStoredValuesDiffer(t *testing.T) {
 	tests := []struct {
 		name      string
 		contact   Contact
-		convs     []Conversation
+		convs     []tconv
 		written   map[string]Written
 		want      *Change // nil: not planned
 		unchanged int
 	}{
 		{"first write: nothing stored",
-			Contact{ID: "c"}, []Conversation{call("1", time.Unix(dayAgo(3), 0), "c")}, nil,
+			Contact{ID: "c"}, []tconv{call("1", time.Unix(dayAgo(3), 0), "c")}, nil,
 			&Change{ContactID: "c", LastCall: dayAgo(3), Status: StatusEngaged}, 0},
 		{"no change: stored values already right",
 			Contact{ID: "c", StoredLastCall: stamp(dayAgo(3)), StoredStatus: StatusEngaged},
-			[]Conversation{call("1", time.Unix(dayAgo(3), 0), "c")}, nil, nil, 1},
+			[]tconv{call("1", time.Unix(dayAgo(3), 0), "c")}, nil, nil, 1},
 		{"status-only change",
 			Contact{ID: "c", StoredLastCall: stamp(dayAgo(3)), StoredStatus: StatusAtRisk},
-			[]Conversation{call("1", time.Unix(dayAgo(3), 0), "c")}, nil,
+			[]tconv{call("1", time.Unix(dayAgo(3), 0), "c")}, nil,
 			&Change{ContactID: "c", StoredLastCall: i64(dayAgo(3)), StoredStatus: StatusAtRisk, LastCall: dayAgo(3), Status: StatusEngaged}, 0},
 		{"decay: stored Engaged, call now 30 days ago is At Risk",
 			Contact{ID: "c", StoredLastCall: stamp(dayAgo(30)), StoredStatus: StatusEngaged},
-			[]Conversation{call("1", time.Unix(dayAgo(30), 0), "c")}, nil,
+			[]tconv{call("1", time.Unix(dayAgo(30), 0), "c")}, nil,
 			&Change{ContactID: "c", StoredLastCall: i64(dayAgo(30)), StoredStatus: StatusEngaged, LastCall: dayAgo(30), Status: StatusAtRisk}, 0},
 		{"decay from the stored value alone (no conversation read)",
 			Contact{ID: "c", StoredLastCall: stamp(dayAgo(30)), StoredStatus: StatusEngaged}, nil, nil,
@@ -44,63 +44,63 @@ func TestPlan_WritesOnlyContactsWhoseStoredValuesDiffer(t *testing.T) {
 			&Change{ContactID: "c", StoredLastCall: i64(dayAgo(57)), StoredStatus: StatusAtRisk, LastCall: dayAgo(57), Status: StatusUnengaged}, 0},
 		{"stored call newer than any conversation, status right: unchanged",
 			Contact{ID: "c", StoredLastCall: stamp(dayAgo(3)), StoredStatus: StatusEngaged},
-			[]Conversation{call("1", time.Unix(dayAgo(40), 0), "c")}, nil, nil, 1},
+			[]tconv{call("1", time.Unix(dayAgo(40), 0), "c")}, nil, nil, 1},
 		{"stored call newer than any conversation, status wrong: keeps the stored call",
 			Contact{ID: "c", StoredLastCall: stamp(dayAgo(3)), StoredStatus: StatusUnengaged},
-			[]Conversation{call("1", time.Unix(dayAgo(40), 0), "c")}, nil,
+			[]tconv{call("1", time.Unix(dayAgo(40), 0), "c")}, nil,
 			&Change{ContactID: "c", StoredLastCall: i64(dayAgo(3)), StoredStatus: StatusUnengaged, LastCall: dayAgo(3), Status: StatusEngaged}, 0},
 		{"conversation newer than stored call moves it forward",
 			Contact{ID: "c", StoredLastCall: stamp(dayAgo(40)), StoredStatus: StatusAtRisk},
-			[]Conversation{call("1", time.Unix(dayAgo(3), 0), "c")}, nil,
+			[]tconv{call("1", time.Unix(dayAgo(3), 0), "c")}, nil,
 			&Change{ContactID: "c", StoredLastCall: i64(dayAgo(40)), StoredStatus: StatusAtRisk, LastCall: dayAgo(3), Status: StatusEngaged}, 0},
 		{"invalid stored call (nil) is replaced",
 			Contact{ID: "c", StoredStatus: StatusEngaged},
-			[]Conversation{call("1", time.Unix(dayAgo(3), 0), "c")}, nil,
+			[]tconv{call("1", time.Unix(dayAgo(3), 0), "c")}, nil,
 			&Change{ContactID: "c", StoredStatus: StatusEngaged, LastCall: dayAgo(3), Status: StatusEngaged}, 0},
 		{"No Call is never planned",
 			Contact{ID: "c", Registration: dateStamp(utc, 2026, 1, 1), StoredStatus: StatusEngaged}, nil, nil, nil, 0},
 		{"no call and not enrolled is never planned",
 			Contact{ID: "c", StoredStatus: StatusEngaged},
-			[]Conversation{session("1", time.Unix(dayAgo(1), 0), "Email", "c")}, nil, nil, 0},
+			[]tconv{session("1", time.Unix(dayAgo(1), 0), "Email", "c")}, nil, nil, 0},
 		{"stored call more than a day ahead never moves backwards",
 			Contact{ID: "c", StoredLastCall: stamp(ahead)},
-			[]Conversation{call("1", time.Unix(dayAgo(3), 0), "c")}, nil,
+			[]tconv{call("1", time.Unix(dayAgo(3), 0), "c")}, nil,
 			&Change{ContactID: "c", StoredLastCall: i64(ahead), LastCall: ahead, Status: StatusEngaged}, 0},
 		{"stored call more than a day ahead: status from conversations, unchanged when right",
 			Contact{ID: "c", StoredLastCall: stamp(ahead), StoredStatus: StatusAtRisk},
-			[]Conversation{call("1", time.Unix(dayAgo(40), 0), "c")}, nil, nil, 1},
+			[]tconv{call("1", time.Unix(dayAgo(40), 0), "c")}, nil, nil, 1},
 		{"written overlay honoured at the same updated_at",
 			Contact{ID: "c", UpdatedAt: 1000},
-			[]Conversation{call("1", time.Unix(dayAgo(3), 0), "c")},
+			[]tconv{call("1", time.Unix(dayAgo(3), 0), "c")},
 			map[string]Written{"c": {LastCall: dayAgo(3), Status: StatusEngaged, UpdatedAt: 1000}}, nil, 1},
 		{"written overlay honoured when newer than the read",
 			Contact{ID: "c", UpdatedAt: 900, StoredStatus: StatusUnengaged},
-			[]Conversation{call("1", time.Unix(dayAgo(3), 0), "c")},
+			[]tconv{call("1", time.Unix(dayAgo(3), 0), "c")},
 			map[string]Written{"c": {LastCall: dayAgo(3), Status: StatusEngaged, UpdatedAt: 1000}}, nil, 1},
 		{"written overlay ignored when the contact was read later (hand edit)",
 			Contact{ID: "c", UpdatedAt: 1100, StoredLastCall: stamp(dayAgo(3)), StoredStatus: StatusUnengaged},
-			[]Conversation{call("1", time.Unix(dayAgo(3), 0), "c")},
+			[]tconv{call("1", time.Unix(dayAgo(3), 0), "c")},
 			map[string]Written{"c": {LastCall: dayAgo(3), Status: StatusEngaged, UpdatedAt: 1000}},
 			&Change{ContactID: "c", StoredLastCall: i64(dayAgo(3)), StoredStatus: StatusUnengaged, LastCall: dayAgo(3), Status: StatusEngaged}, 0},
 		{"hand edit moving the call backwards is corrected",
 			Contact{ID: "c", UpdatedAt: 1100, StoredLastCall: stamp(dayAgo(40)), StoredStatus: StatusAtRisk},
-			[]Conversation{call("1", time.Unix(dayAgo(3), 0), "c")},
+			[]tconv{call("1", time.Unix(dayAgo(3), 0), "c")},
 			map[string]Written{"c": {LastCall: dayAgo(3), Status: StatusEngaged, UpdatedAt: 1000}},
 			&Change{ContactID: "c", StoredLastCall: i64(dayAgo(40)), StoredStatus: StatusAtRisk, LastCall: dayAgo(3), Status: StatusEngaged}, 0},
 		{"written call newer than the conversations never moves backwards",
 			Contact{ID: "c", UpdatedAt: 1000},
-			[]Conversation{call("1", time.Unix(dayAgo(5), 0), "c")},
+			[]tconv{call("1", time.Unix(dayAgo(5), 0), "c")},
 			map[string]Written{"c": {LastCall: dayAgo(2), Status: StatusEngaged, UpdatedAt: 1000}}, nil, 1},
 		{"written overlay for another contact does not apply",
-			Contact{ID: "c"}, []Conversation{call("1", time.Unix(dayAgo(3), 0), "c")},
+			Contact{ID: "c"}, []tconv{call("1", time.Unix(dayAgo(3), 0), "c")},
 			map[string]Written{"d": {LastCall: dayAgo(3), Status: StatusEngaged, UpdatedAt: 1000}},
 			&Change{ContactID: "c", LastCall: dayAgo(3), Status: StatusEngaged}, 0},
 		{"contact listed on a call but not read is never written",
-			Contact{ID: "other"}, []Conversation{call("1", time.Unix(dayAgo(3), 0), "c")}, nil, nil, 0},
+			Contact{ID: "other"}, []tconv{call("1", time.Unix(dayAgo(3), 0), "c")}, nil, nil, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := Build(Data{Contacts: []Contact{tt.contact}, Conversations: tt.convs}, cfgIn(utc), now)
+			m := build(input{Contacts: []Contact{tt.contact}, Conversations: tt.convs}, cfgIn(utc), now)
 			changes, unchanged := m.Plan(tt.written)
 			if unchanged != tt.unchanged {
 				t.Errorf("unchanged = %d, want %d", unchanged, tt.unchanged)
@@ -128,14 +128,14 @@ func TestPlan_WritesOnlyContactsWhoseStoredValuesDiffer(t *testing.T) {
 
 func TestPlan_SecondRunAfterWritingPlansNothing(t *testing.T) {
 	now := at(utc, 2026, 3, 15, 12, 0)
-	data := Data{
+	data := input{
 		Contacts: []Contact{{ID: "a", UpdatedAt: 10}, {ID: "b", UpdatedAt: 10, StoredStatus: StatusUnengaged}},
-		Conversations: []Conversation{
+		Conversations: []tconv{
 			call("1", now.Add(-24*time.Hour), "a"),
 			call("2", now.Add(-40*24*time.Hour), "b"),
 		},
 	}
-	m := Build(data, cfgIn(utc), now)
+	m := build(data, cfgIn(utc), now)
 	changes, _ := m.Plan(nil)
 	if len(changes) != 2 {
 		t.Fatalf("first run planned %d, want 2", len(changes))
@@ -152,12 +152,12 @@ func TestPlan_SecondRunAfterWritingPlansNothing(t *testing.T) {
 
 func TestPlan_OrderedByContactIDAsNumbers(t *testing.T) {
 	now := at(utc, 2026, 3, 15, 12, 0)
-	var data Data
+	var data input
 	for _, id := range []string{"100", "9", "10", "abc"} {
 		data.Contacts = append(data.Contacts, Contact{ID: id})
 		data.Conversations = append(data.Conversations, call("c"+id, now.Add(-time.Hour), id))
 	}
-	changes, _ := Build(data, cfgIn(utc), now).Plan(nil)
+	changes, _ := build(data, cfgIn(utc), now).Plan(nil)
 	var got []string
 	for _, c := range changes {
 		got = append(got, c.ContactID)

@@ -8,10 +8,10 @@ import (
 	"time"
 )
 
-// randomWorld is a small random Data with awkward values: channel
+// randomWorld is a small random input with awkward values: channel
 // spellings, non-sessions, shared conversations, duplicates, unread
 // contacts, future stamps, several timezones.
-func randomWorld(r *rand.Rand) (Data, Config, time.Time) {
+func randomWorld(r *rand.Rand) (input, Config, time.Time) {
 	locs := []*time.Location{utc, la, kolkata, london}
 	loc := locs[r.Intn(len(locs))]
 	cfg := cfgIn(loc)
@@ -32,7 +32,7 @@ func randomWorld(r *rand.Rand) (Data, Config, time.Time) {
 			return &Stamp{Unix: u, Day: DayOfUnix(u, loc)}
 		}
 	}
-	var d Data
+	var d input
 	d.AdminsKnown = r.Intn(4) > 0
 	d.Admins = []Admin{{"1", "Ann"}, {"2", "Bob"}, {"3", "Bob"}}
 	nContacts := r.Intn(30)
@@ -53,7 +53,7 @@ func randomWorld(r *rand.Rand) (Data, Config, time.Time) {
 			d.Conversations = append(d.Conversations, d.Conversations[r.Intn(i)]) // read twice
 			continue
 		}
-		c := Conversation{
+		c := tconv{
 			ID:        strconv.Itoa(1000 + i),
 			CreatedAt: randTime(),
 			State:     []string{"closed", "closed", "closed", "open"}[r.Intn(4)],
@@ -83,7 +83,7 @@ type reference struct {
 	billable      bool
 }
 
-func computeReference(d Data, cfg Config, now time.Time) reference {
+func computeReference(d input, cfg Config, now time.Time) reference {
 	loc := cfg.Location
 	civil := func(u int64) time.Time {
 		y, m, dd := time.Unix(u, 0).In(loc).Date()
@@ -98,7 +98,7 @@ func computeReference(d Data, cfg Config, now time.Time) reference {
 		return n
 	}
 	dayDiff := func(a, b time.Time) int { return int(a.Sub(b).Hours() / 24) }
-	isSession := func(c Conversation) (call, ok bool) {
+	isSession := func(c tconv) (call, ok bool) {
 		if c.State != "closed" {
 			return false, false
 		}
@@ -206,7 +206,7 @@ func TestProperty_ReportsAreAdditiveAndMatchTheRules(t *testing.T) {
 	for seed := int64(1); seed <= seeds; seed++ {
 		r := rand.New(rand.NewSource(seed))
 		data, cfg, now := randomWorld(r)
-		m := Build(data, cfg, now)
+		m := build(data, cfg, now)
 		rep := m.Reports()
 		ref := computeReference(data, cfg, now)
 		fail := func(format string, args ...any) {

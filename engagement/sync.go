@@ -26,15 +26,6 @@ const (
 	ModeApply  Mode = "apply"
 )
 
-// ParseMode reads a SYNC_MODE value.
-func ParseMode(s string) (Mode, error) {
-	switch m := Mode(s); m {
-	case ModeOff, ModeDryRun, ModeApply:
-		return m, nil
-	}
-	return "", fmt.Errorf("SYNC_MODE: %q is not one of off, dry-run, apply", s)
-}
-
 // Results of a sync run: the result label of intercom_sync_runs_total.
 const (
 	// ResultSuccess: every planned write allowed this run was made (some

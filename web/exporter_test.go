@@ -15,15 +15,19 @@ import (
 
 	"github.com/coaching/intercom_exporter/collector"
 	"github.com/coaching/intercom_exporter/config"
+	"github.com/coaching/intercom_exporter/daemon"
+	"github.com/coaching/intercom_exporter/engagement"
+	"github.com/coaching/intercom_exporter/intercom"
 	"github.com/coaching/intercom_exporter/intercom/intercomtest"
+	"github.com/coaching/intercom_exporter/replica"
 )
 
-// These tests serve a real collector.Exporter, wired as main.go wires it,
+// These tests serve a real daemon.Exporter, wired as main.go wires it,
 // against the fake Intercom.
 
 const exporterTestToken = "tok_web_test_8c1d4e"
 
-func newRealExporter(t *testing.T, apiBase string) (*collector.Exporter, *Server) {
+func newRealExporter(t *testing.T, apiBase string) (*daemon.Exporter, *Server) {
 	t.Helper()
 	cfg, err := config.Load(context.Background(), envconfig.MapLookuper(map[string]string{
 		"INTERCOM_ACCESS_TOKEN": exporterTestToken,
@@ -38,14 +42,32 @@ func newRealExporter(t *testing.T, apiBase string) (*collector.Exporter, *Server
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	exp, err := collector.New(cfg, collector.Options{Logger: log})
+	rset := replica.Settings{
+		Rules: cfg.Engagement(), ChannelAttribute: cfg.ChannelAttribute, EmployerAttribute: cfg.EmployerAttribute,
+		RegistrationAttributes: cfg.RegistrationAttributes, LastCallAttribute: cfg.LastCallAttribute,
+		StatusAttribute: cfg.StatusAttribute, RefreshConcurrency: cfg.RefreshConcurrency,
+		FullRefreshInterval: cfg.FullRefreshInterval,
+	}
+	col := collector.New(collector.Settings{RefreshInterval: cfg.RefreshInterval, MaxSeriesPerFamily: cfg.MaxSeriesPerFamily,
+		TimeAttributes: rset.TimeAttributes(), SyncMode: cfg.Mode()}, log)
+	client, err := intercom.New(cfg.APIBase, cfg.AccessToken.Reveal(), cfg.Version, intercom.WithObserver(col),
+		intercom.WithLogger(log), intercom.WithRequestTimeout(cfg.RequestTimeout),
+		intercom.WithRetry(cfg.RetryMaxAttempts, cfg.RetryBackoff, cfg.RetryMaxBackoff))
 	if err != nil {
 		t.Fatal(err)
 	}
+	runner := engagement.NewRunner(daemon.NewContactWriter(client.Share(0.5), cfg.LastCallAttribute, cfg.StatusAttribute),
+		engagement.RunnerOptions{Concurrency: cfg.SyncConcurrency, MaxWrites: cfg.SyncMaxWrites})
+	exp := daemon.New(daemon.Settings{
+		Rules: cfg.Engagement(), RefreshInterval: cfg.RefreshInterval, RefreshTimeout: cfg.RefreshTimeout,
+		SyncMode: cfg.Mode(), SyncSchedule: cfg.SyncSchedule,
+		LastCallAttribute: cfg.LastCallAttribute, StatusAttribute: cfg.StatusAttribute,
+		BillingFreezeDays: cfg.BillingFreezeDays, StateDir: cfg.StateDir, Identity: cfg.APIBase,
+	}, daemon.Parts{Replica: replica.New(client, rset, log), Collector: col, Runner: runner, Attributes: client, Logger: log})
 	t.Cleanup(exp.FlushState)
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(exp.Health())
-	metrics := promhttp.InstrumentMetricHandler(reg, exp.MetricsHandler(reg, promhttp.HandlerOpts{EnableOpenMetrics: true}, log))
+	reg.MustRegister(col.Health())
+	metrics := promhttp.InstrumentMetricHandler(reg, col.MetricsHandler(reg, promhttp.HandlerOpts{EnableOpenMetrics: true}, log))
 	s, err := New(Options{Source: exp, Syncer: exp, Metrics: metrics, Logger: log, AllowUnauthenticated: true})
 	if err != nil {
 		t.Fatal(err)

@@ -74,25 +74,41 @@ func regDay(mo time.Month, d int) *engagement.Stamp {
 	return &engagement.Stamp{Unix: day.Start(time.UTC).Unix(), Day: day}
 }
 
+// contactIndex is the index of contact id in contacts (as engagement.Data
+// lists a conversation's contacts).
+func contactIndex(contacts []engagement.Contact, id string) int32 {
+	for i := range contacts {
+		if contacts[i].ID == id {
+			return int32(i)
+		}
+	}
+	panic("no contact " + id)
+}
+
 func fixtureData() engagement.Data {
-	conv := func(id string, channel string, unix int64, admin string, contacts ...string) engagement.Conversation {
-		return engagement.Conversation{ID: id, CreatedAt: unix, State: "closed", Channel: channel, AdminID: admin, ContactIDs: contacts}
+	contacts := []engagement.Contact{
+		{ID: "c1", ExternalID: "ext-1", Name: "Zoe Zed", Email: "zoe@example.com", OwnerID: "a1", Employer: "Acme", Registration: regDay(10, 5)},
+		{ID: "c2", ExternalID: "ext-2", Name: "Adams, \"Al\"\nJr", Email: "al@example.com", Employer: "Acme", Registration: regDay(3, 1)},
+		{ID: "c3", Name: "Carl Chat", Email: "carl@example.com", OwnerID: "a2", Employer: "Beta Ltd", Registration: regDay(6, 1)},
+		{ID: "c4", Name: "Dana Old", Email: "dana@example.com", Employer: "Beta Ltd", Registration: regDay(2, 1), StoredLastCall: regDay(10, 20)},
+		{ID: "c5", Name: "Eve Future", Email: "eve@example.com", Registration: regDay(11, 2)},
+		{ID: "c6", Name: "Finn Twice", Email: "finn@example.com", Employer: "Acme", Registration: regDay(9, 1)},
+		{ID: "c7", Name: "aaron lower", Email: "aaron@example.com", Employer: " Acme "},
+		{ID: "c8", Name: "Gus Never", Email: "gus@example.com", Employer: "Beta Ltd", Registration: regDay(10, 20)},
+	}
+	conv := func(id string, channel string, unix int64, admin string, ids ...string) engagement.Conversation {
+		c := engagement.Conversation{ID: id, CreatedAt: unix, State: "closed", Channel: channel, AdminID: admin}
+		for _, ct := range ids {
+			c.ContactIdx = append(c.ContactIdx, contactIndex(contacts, ct))
+		}
+		return c
 	}
 	open := conv("111", "Phone", utcAt(11, 5, 9), "a1", "c1")
 	open.State = "open"
 	return engagement.Data{
 		Admins:      []engagement.Admin{{ID: "a1", Name: "Alice Coach"}, {ID: "a2", Name: "Bob Coach"}},
 		AdminsKnown: true,
-		Contacts: []engagement.Contact{
-			{ID: "c1", ExternalID: "ext-1", Name: "Zoe Zed", Email: "zoe@example.com", OwnerID: "a1", Employer: "Acme", Registration: regDay(10, 5)},
-			{ID: "c2", ExternalID: "ext-2", Name: "Adams, \"Al\"\nJr", Email: "al@example.com", Employer: "Acme", Registration: regDay(3, 1)},
-			{ID: "c3", Name: "Carl Chat", Email: "carl@example.com", OwnerID: "a2", Employer: "Beta Ltd", Registration: regDay(6, 1)},
-			{ID: "c4", Name: "Dana Old", Email: "dana@example.com", Employer: "Beta Ltd", Registration: regDay(2, 1), StoredLastCall: regDay(10, 20)},
-			{ID: "c5", Name: "Eve Future", Email: "eve@example.com", Registration: regDay(11, 2)},
-			{ID: "c6", Name: "Finn Twice", Email: "finn@example.com", Employer: "Acme", Registration: regDay(9, 1)},
-			{ID: "c7", Name: "aaron lower", Email: "aaron@example.com", Employer: " Acme "},
-			{ID: "c8", Name: "Gus Never", Email: "gus@example.com", Employer: "Beta Ltd", Registration: regDay(10, 20)},
-		},
+		Contacts:    contacts,
 		Conversations: []engagement.Conversation{
 			conv("101", "Phone", utcAt(10, 20, 10), "a2", "c1"),
 			conv("102", "video conference ", utcAt(9, 10, 9), "a1", "c2"),

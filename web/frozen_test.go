@@ -6,12 +6,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coaching/intercom_exporter/collector"
+	"github.com/coaching/intercom_exporter/daemon"
 	"github.com/coaching/intercom_exporter/engagement"
 )
 
-// The collector's exporter is the Source that freezes months.
-var _ FrozenBilling = (*collector.Exporter)(nil)
+// The daemon's exporter is the Source that freezes months.
+var _ FrozenBilling = (*daemon.Exporter)(nil)
 
 // frozenSource is the fixture's source with frozen months.
 type frozenSource struct {

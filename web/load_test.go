@@ -34,7 +34,7 @@ func bigModel(tag string, rows int, now time.Time) *engagement.Model {
 		if i%2 == 0 {
 			data.Conversations = append(data.Conversations, engagement.Conversation{
 				ID: fmt.Sprint(1_000_000 + i), CreatedAt: utcAt(10, 1+i%31, 10), State: "closed", Channel: "Phone",
-				AdminID: "1", ContactIDs: []string{id},
+				AdminID: "1", ContactIdx: []int32{int32(i)},
 			})
 		}
 	}

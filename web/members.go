@@ -17,7 +17,7 @@ import (
 // months.
 
 // MergedEmployers is implemented by a Source whose metrics merge the
-// smallest employers into employer="(other)" (collector.Exporter): for the
+// smallest employers into employer="(other)" (daemon.Exporter): for the
 // reports computed from m, the employers merged, by metric family. A
 // Source without it merges nothing.
 type MergedEmployers interface {

@@ -7,12 +7,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/coaching/intercom_exporter/collector"
+	"github.com/coaching/intercom_exporter/daemon"
 	"github.com/coaching/intercom_exporter/engagement"
 )
 
-// The collector's exporter names the employers merged into "(other)".
-var _ MergedEmployers = (*collector.Exporter)(nil)
+// The daemon names the employers merged into "(other)".
+var _ MergedEmployers = (*daemon.Exporter)(nil)
 
 // ids lists the first column of a CSV body (contact or conversation ids).
 func ids(t *testing.T, r response) []string {

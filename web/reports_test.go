@@ -224,8 +224,16 @@ func TestReports_StableOrderAcrossRequestsAndInputOrder(t *testing.T) {
 	// The same data with contacts and conversations in reverse order must
 	// give byte-identical files.
 	data := fixtureData()
+	n := int32(len(data.Contacts))
 	for i, j := 0, len(data.Contacts)-1; i < j; i, j = i+1, j-1 {
 		data.Contacts[i], data.Contacts[j] = data.Contacts[j], data.Contacts[i]
+	}
+	for i := range data.Conversations { // contacts are listed by index
+		idx := make([]int32, len(data.Conversations[i].ContactIdx))
+		for k, x := range data.Conversations[i].ContactIdx {
+			idx[k] = n - 1 - x
+		}
+		data.Conversations[i].ContactIdx = idx
 	}
 	for i, j := 0, len(data.Conversations)-1; i < j; i, j = i+1, j-1 {
 		data.Conversations[i], data.Conversations[j] = data.Conversations[j], data.Conversations[i]
@@ -550,7 +558,7 @@ func TestReports_FilterLabelsIncludeThoseOfSessions(t *testing.T) {
 	data.Admins = append(data.Admins, engagement.Admin{ID: "a3", Name: "Cara Coach"})
 	data.Contacts[4].Employer = "Gamma" // c5: no member is "unknown" any more
 	data.Conversations = append(data.Conversations,
-		engagement.Conversation{ID: "115", CreatedAt: utcAt(11, 8, 9), State: "closed", Channel: "Phone", AdminID: "a3", ContactIDs: []string{"c3"}},
+		engagement.Conversation{ID: "115", CreatedAt: utcAt(11, 8, 9), State: "closed", Channel: "Phone", AdminID: "a3", ContactIdx: []int32{contactIndex(data.Contacts, "c3")}},
 		engagement.Conversation{ID: "116", CreatedAt: utcAt(11, 8, 10), State: "closed", Channel: "Phone", AdminID: "a1"})
 	cfg := fixtureConfig()
 	cfg.MemberCoach = engagement.MemberCoachOwner

@@ -35,7 +35,7 @@ type Source interface {
 }
 
 // FrozenBilling is implemented by a Source that keeps frozen billing months
-// (docs/reports.md: collector.Exporter, with STATE_DIR): the records of a
+// (docs/reports.md: daemon.Exporter, with STATE_DIR): the records of a
 // frozen month, shared and not to be changed, and when it was frozen; ok
 // is false when the month is not frozen. A Source without it freezes
 // nothing.

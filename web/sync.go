@@ -8,7 +8,7 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/coaching/intercom_exporter/collector"
+	"github.com/coaching/intercom_exporter/daemon"
 	"github.com/coaching/intercom_exporter/engagement"
 	"github.com/coaching/intercom_exporter/intercom"
 )
@@ -90,7 +90,7 @@ func syncFailure(err error) (int, syncError) {
 		return http.StatusBadGateway, syncError{Error: oneLine(err.Error())}
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout, syncError{Error: oneLine(err.Error())}
-	case errors.Is(err, collector.ErrIntercom), errors.As(err, &api):
+	case errors.Is(err, daemon.ErrIntercom), errors.As(err, &api):
 		return http.StatusBadGateway, syncError{Error: oneLine(err.Error())}
 	}
 	return http.StatusInternalServerError, syncError{Error: oneLine(err.Error())}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coaching/intercom_exporter/collector"
+	"github.com/coaching/intercom_exporter/daemon"
 	"github.com/coaching/intercom_exporter/engagement"
 	"github.com/coaching/intercom_exporter/intercom"
 )
@@ -75,7 +75,7 @@ func TestSync_ErrorsMapToStatusWithOneLineJSONReason(t *testing.T) {
 		{name: "off", err: engagement.ErrOff, code: http.StatusNotFound, reason: "SYNC_MODE=off"},
 		{name: "attributes missing", err: &engagement.AttributesError{Problems: []string{"attribute \"Engagement Status\" does not exist"}},
 			code: http.StatusBadGateway, reason: "engagement sync blocked: attribute"},
-		{name: "refresh failed", err: fmt.Errorf("sync not run: %w", fmt.Errorf("refresh:\n%w", collector.ErrIntercom)),
+		{name: "refresh failed", err: fmt.Errorf("sync not run: %w", fmt.Errorf("refresh:\n%w", daemon.ErrIntercom)),
 			code: http.StatusBadGateway, reason: "sync not run: refresh: reading Intercom failed"},
 		{name: "intercom answered an error", err: fmt.Errorf("sync: %w", &intercom.APIError{Method: "GET", Endpoint: "/admins", Status: 500}),
 			code: http.StatusBadGateway, reason: "sync: "},

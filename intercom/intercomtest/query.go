@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/coaching/intercom_exporter/intercom"
 )
 
 // The search query language (POST /contacts/search, /conversations/search),
@@ -375,21 +377,9 @@ func b2i(b bool) int {
 }
 
 // intValue reads an integer given as a JSON number or a numeric string (the
-// description's own examples send timestamps as strings).
-func intValue(raw json.RawMessage) (int64, bool) {
-	s, ok := stringValue(raw)
-	if !ok {
-		return 0, false
-	}
-	s = strings.TrimSpace(s)
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return n, true
-	}
-	if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) && math.Abs(f) < 9e18 {
-		return int64(math.Floor(f)), true
-	}
-	return 0, false
-}
+// description's own examples send timestamps as strings), as the search
+// compares numbers.
+func intValue(raw json.RawMessage) (int64, bool) { return intercom.SearchNumber(raw) }
 
 func compileNumber[T any](m *model[T], f field[T], name, op string, raw json.RawMessage, unsupported func() (compiled[T], *apiError)) (compiled[T], *apiError) {
 	date := f.kind == kindDate
@@ -480,16 +470,8 @@ func compileDay[T any](m *model[T], f field[T], name, op string, raw json.RawMes
 	if !ok {
 		return compiled[T]{}, badRequest("parameter_invalid", "value of %s must be a date (UNIX timestamp), got %s", name, truncateJSON(raw))
 	}
-	start, next := dayBounds(v, m.loc)
-	var sp span
-	switch op {
-	case "=":
-		sp = span{start, next - 1}
-	case ">":
-		sp = span{next, math.MaxInt64}
-	case "<":
-		sp = span{math.MinInt64, start - 1}
-	}
+	lo, hi, _ := intercom.DayFilter(op, v, m.loc)
+	sp := span{lo, hi}
 	match := func(r *T) bool {
 		x, ok := f.num(r)
 		return ok && x >= sp.lo && x <= sp.hi
@@ -498,14 +480,6 @@ func compileDay[T any](m *model[T], f field[T], name, op string, raw json.RawMes
 		return compiled[T]{span: everything, match: match}, nil
 	}
 	return compiled[T]{span: sp, match: match}, nil
-}
-
-// dayBounds returns the UNIX seconds of the start of the calendar day of t
-// in loc and of the start of the next day (days of 23 or 25 hours included).
-func dayBounds(t int64, loc *time.Location) (start, next int64) {
-	d := time.Unix(t, 0).In(loc)
-	y, mo, day := d.Date()
-	return time.Date(y, mo, day, 0, 0, 0, 0, loc).Unix(), time.Date(y, mo, day+1, 0, 0, 0, 0, loc).Unix()
 }
 
 func truncateJSON(raw json.RawMessage) string {

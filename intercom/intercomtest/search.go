@@ -312,7 +312,7 @@ func customField(name, dataType string, loc *time.Location) field[intercom.Conta
 	switch dataType {
 	case "date":
 		return field[intercom.Contact]{kind: kindDate, num: func(c *intercom.Contact) (int64, bool) {
-			return dateValue(c.CustomAttributes[name], loc)
+			return intercom.SearchDate(c.CustomAttributes[name], loc)
 		}}
 	case "integer", "float":
 		return field[intercom.Contact]{kind: kindInt, num: func(c *intercom.Contact) (int64, bool) {
@@ -330,31 +330,6 @@ func customField(name, dataType string, loc *time.Location) field[intercom.Conta
 	return field[intercom.Contact]{kind: kindString, str: func(c *intercom.Contact) (string, bool) {
 		return c.CustomAttributes.String(name)
 	}}
-}
-
-// dateValue reads a stored date attribute for searching: a number or numeric
-// string is UNIX seconds (as stored, however wrong), an ISO date is the
-// start of that day in loc, an RFC 3339 date-time is its instant.
-func dateValue(raw json.RawMessage, loc *time.Location) (int64, bool) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
-		return 0, false
-	}
-	if v, ok := intValue(raw); ok {
-		return v, true
-	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
-		return 0, false
-	}
-	s = strings.TrimSpace(s)
-	if d, err := time.ParseInLocation(time.DateOnly, s, loc); err == nil {
-		return d.Unix(), true
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t.Unix(), true
-	}
-	return 0, false
 }
 
 // ---- search entry points (used by the server) ----

@@ -31,11 +31,9 @@ type computeRuns struct {
 
 // computeResult is what the compute child prints.
 type computeResult struct {
-	// Resolved is the input as the collector's store hands it to Build
-	// (Data.Resolved: contacts by index, ids unique); ByID is the same
-	// data with contacts listed by id, which Build resolves with maps.
+	// Resolved is the input as the replica hands it to Build (contacts by
+	// index, ids unique).
 	Resolved    computeRuns `json:"resolved"`
-	ByID        computeRuns `json:"by_id"`
 	LoadSeconds float64     `json:"load_seconds"`
 	PeakRSSKiB  int64       `json:"peak_rss_kib"`
 	GOMAXPROCS  int         `json:"gomaxprocs"`
@@ -68,38 +66,6 @@ func timeBuild(data engagement.Data, ecfg engagement.Config, now time.Time, runs
 	return res
 }
 
-// resolve turns data listed by id into the collector's resolved form:
-// every listed contact by index into Contacts (each once, in the order
-// listed), ContactIDs dropped. Contacts listed but absent are appended as
-// Unread, as the store does.
-func resolve(d engagement.Data) engagement.Data {
-	out := d
-	out.Contacts = slices.Clone(d.Contacts)
-	at := make(map[string]int32, len(out.Contacts))
-	for i := range out.Contacts {
-		at[out.Contacts[i].ID] = int32(i)
-	}
-	out.Conversations = make([]engagement.Conversation, len(d.Conversations))
-	for i, c := range d.Conversations {
-		idx := make([]int32, 0, len(c.ContactIDs))
-		for _, id := range c.ContactIDs {
-			k, ok := at[id]
-			if !ok {
-				k = int32(len(out.Contacts))
-				at[id] = k
-				out.Contacts = append(out.Contacts, engagement.Contact{ID: id, Unread: true})
-			}
-			if !slices.Contains(idx, k) {
-				idx = append(idx, k)
-			}
-		}
-		c.ContactIDs, c.ContactIdx = nil, idx
-		out.Conversations[i] = c
-	}
-	out.Resolved = true
-	return out
-}
-
 // computeChild times engagement.Build + Reports on the data in path, in a
 // process that holds nothing else (so the garbage collector sees what the
 // daemon's would), and prints the result as JSON on stdout.
@@ -124,8 +90,7 @@ func computeChild(path string, runs int) int {
 	}
 	ecfg := cfg.Engagement()
 	res := computeResult{LoadSeconds: round2(time.Since(t0).Seconds()), GOMAXPROCS: runtime.GOMAXPROCS(0)}
-	res.Resolved = timeBuild(resolve(df.Data), ecfg, df.Now, runs)
-	res.ByID = timeBuild(df.Data, ecfg, df.Now, runs)
+	res.Resolved = timeBuild(df.Data, ecfg, df.Now, runs)
 	res.PeakRSSKiB, _ = procStatus(os.Getpid(), "VmHWM")
 	_ = json.NewEncoder(os.Stdout).Encode(res)
 	return 0

@@ -159,7 +159,7 @@ type dataFile struct {
 	Timezone string
 }
 
-// writeData maps the workspace to the rules' input the way the collector's
+// writeData maps the workspace to the rules' input the way the replica's
 // full read does (closed conversations on a session channel; the contacts
 // with a registration or last call attribute, plus every contact listed on
 // a session) and writes it for the compute child. It returns the counts.
@@ -168,17 +168,20 @@ func (st *workspaceStats) writeData(ws *intercomtest.Workspace, path string, now
 	start := (engagement.DayOf(now, st.ecfg.Location) - engagement.Day(st.ecfg.LookbackDays)).Start(st.ecfg.Location).Unix()
 	var d engagement.Data
 	listed := map[string]bool{}
+	var listedIDs [][]string // each conversation's contacts, by id
 	for _, c := range ws.Conversations() {
 		if c.UpdatedAt < start || !st.isSession(&c) {
 			continue
 		}
 		ch, _ := c.CustomAttributes.String(cfg.ChannelAttribute)
 		ec := engagement.Conversation{ID: c.ID, CreatedAt: c.CreatedAt, State: c.State, Channel: ch, AdminID: string(c.AdminAssigneeID)}
+		var ids []string
 		for _, ref := range c.Contacts.Contacts {
-			ec.ContactIDs = append(ec.ContactIDs, ref.ID)
+			ids = append(ids, ref.ID)
 			listed[ref.ID] = true
 		}
 		d.Conversations = append(d.Conversations, ec)
+		listedIDs = append(listedIDs, ids)
 	}
 	attrs := slices.Clone(cfg.RegistrationAttributes)
 	if !slices.Contains(attrs, cfg.LastCallAttribute) {
@@ -222,6 +225,28 @@ func (st *workspaceStats) writeData(ws *intercomtest.Workspace, path string, now
 		d.Contacts = append(d.Contacts, ec)
 	}
 	slices.SortFunc(d.Contacts, func(a, b engagement.Contact) int { return engagement.CompareIDs(a.ID, b.ID) })
+	// Contacts listed by index, each once, in the order listed; those
+	// listed but absent are appended as Unread, as the replica's store does.
+	at := make(map[string]int32, len(d.Contacts))
+	for i := range d.Contacts {
+		at[d.Contacts[i].ID] = int32(i)
+	}
+	for i, ids := range listedIDs {
+		for _, id := range ids {
+			if id == "" {
+				continue
+			}
+			k, ok := at[id]
+			if !ok {
+				k = int32(len(d.Contacts))
+				at[id] = k
+				d.Contacts = append(d.Contacts, engagement.Contact{ID: id, Unread: true})
+			}
+			if !slices.Contains(d.Conversations[i].ContactIdx, k) {
+				d.Conversations[i].ContactIdx = append(d.Conversations[i].ContactIdx, k)
+			}
+		}
+	}
 	for _, a := range ws.Admins() {
 		d.Admins = append(d.Admins, engagement.Admin{ID: a.ID, Name: a.Name})
 	}

@@ -1,4 +1,4 @@
-package collector_test
+package daemon_test
 
 import (
 	"cmp"
@@ -17,10 +17,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/coaching/intercom_exporter/collector"
 	"github.com/coaching/intercom_exporter/engagement"
 	"github.com/coaching/intercom_exporter/intercom"
 	"github.com/coaching/intercom_exporter/intercom/intercomtest"
+	"github.com/coaching/intercom_exporter/replica"
 )
 
 // The published exposition: every report family and the gauges derived
@@ -29,7 +29,7 @@ import (
 var publishedFamilies = append(slices.Clone(reportFamilies),
 	"intercom_invalid_attribute_values", "intercom_merged_employers", "intercom_data_timestamp_seconds")
 
-func exposition(t *testing.T, exp *collector.Exporter) string {
+func exposition(t *testing.T, exp *harness) string {
 	t.Helper()
 	b, err := testutil.CollectAndFormat(exp, expfmt.TypeTextPlain, publishedFamilies...)
 	require.NoError(t, err)
@@ -105,7 +105,7 @@ func modelView(m *engagement.Model) (map[string]memberView, map[string]sessionVi
 
 // requireSameData fails unless two exporters publish the same exposition
 // and the same members, sessions, billing rows and sync plan.
-func requireSameData(t *testing.T, got, want *collector.Exporter) {
+func requireSameData(t *testing.T, got, want *harness) {
 	t.Helper()
 	require.Equal(t, exposition(t, want), exposition(t, got), "published exposition")
 	gm, gs, gb := modelView(got.Model())
@@ -195,7 +195,7 @@ func TestIncremental_EqualsAFullReadOfTheSameWorkspace(t *testing.T) {
 	srv.ResetRequests()
 	require.NoError(t, inc.Refresh(context.Background()))
 	incRequests := len(srv.Requests())
-	overlap := updatedSince(ws, t0.Add(-collector.IncrementalOverlap))
+	overlap := updatedSince(ws, t0.Add(-replica.IncrementalOverlap))
 	bound := incrementalBound(len(mut.convs), overlap)
 	t.Logf("full read: %d requests; incremental: %d requests for %d changed conversations and %d contacts in the overlap window (bound %d)",
 		fullRequests, incRequests, len(mut.convs), overlap, bound)
@@ -224,7 +224,7 @@ func TestIncremental_EqualsAFullReadOfTheSameWorkspace(t *testing.T) {
 	// to a page, a page, and a look-up by id: for conversations and
 	// contacts, about 2 x (log2(records/150) + 4) on top.
 	extra := 2 * (int(math.Ceil(math.Log2(float64(ws.NumConversations())/150))) + 4)
-	delBound := incrementalBound(0, updatedSince(ws, t1.Add(-collector.IncrementalOverlap))) + extra
+	delBound := incrementalBound(0, updatedSince(ws, t1.Add(-replica.IncrementalOverlap))) + extra
 	t.Logf("incremental with deletions: %d requests (bound %d)", delRequests, delBound)
 	assert.LessOrEqual(t, delRequests, delBound)
 

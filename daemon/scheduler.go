@@ -1,4 +1,4 @@
-package collector
+package daemon
 
 import (
 	"context"
@@ -33,7 +33,7 @@ func (e *Exporter) Run(ctx context.Context) error {
 	e.Restore()
 	defer e.FlushState()
 	s, err := gocron.NewScheduler(
-		gocron.WithLocation(e.ecfg.Location),
+		gocron.WithLocation(e.set.Rules.Location),
 		gocron.WithMonitor(skipLogger{e}),
 		gocron.WithStopTimeout(StopTimeout),
 	)
@@ -41,7 +41,7 @@ func (e *Exporter) Run(ctx context.Context) error {
 		return fmt.Errorf("starting the scheduler: %w", err)
 	}
 	_, err = s.NewJob(
-		gocron.DurationJob(e.cfg.RefreshInterval),
+		gocron.DurationJob(e.set.RefreshInterval),
 		gocron.NewTask(func(ctx context.Context) {
 			if err := e.TryRefresh(ctx); errors.Is(err, ErrRefreshBusy) {
 				e.log.Warn("refresh tick skipped: a refresh is still running")
@@ -54,11 +54,11 @@ func (e *Exporter) Run(ctx context.Context) error {
 	)
 	if err != nil {
 		_ = s.Shutdown()
-		return fmt.Errorf("scheduling the refresh every %s: %w", e.cfg.RefreshInterval, err)
+		return fmt.Errorf("scheduling the refresh every %s: %w", e.set.RefreshInterval, err)
 	}
-	if e.cfg.Mode() != engagement.ModeOff {
+	if e.set.SyncMode != engagement.ModeOff {
 		_, err = s.NewJob(
-			gocron.CronJob(e.cfg.SyncSchedule, false),
+			gocron.CronJob(e.set.SyncSchedule, false),
 			gocron.NewTask(func(ctx context.Context) {
 				// Errors and results are logged and counted by Sync.
 				_, _ = e.Sync(ctx, false)
@@ -69,9 +69,9 @@ func (e *Exporter) Run(ctx context.Context) error {
 		)
 		if err != nil {
 			_ = s.Shutdown()
-			return fmt.Errorf("scheduling the sync on %q: %w", e.cfg.SyncSchedule, err)
+			return fmt.Errorf("scheduling the sync on %q: %w", e.set.SyncSchedule, err)
 		}
-		e.log.Info("engagement sync scheduled", "schedule", e.cfg.SyncSchedule, "timezone", e.ecfg.Location.String(), "mode", e.cfg.SyncMode)
+		e.log.Info("engagement sync scheduled", "schedule", e.set.SyncSchedule, "timezone", e.set.Rules.Location.String(), "mode", e.set.SyncMode)
 	}
 	s.Start()
 	<-ctx.Done()

@@ -1,4 +1,4 @@
-package collector_test
+package daemon_test
 
 import (
 	"context"

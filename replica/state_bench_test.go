@@ -1,4 +1,4 @@
-package collector
+package replica
 
 import (
 	"fmt"
@@ -79,7 +79,7 @@ func scaleStore(contacts, sessions, others int, now time.Time) *store {
 // file (fsync and rename included), reading and decoding it, rebuilding
 // the store and the model (what a restart does before it is ready).
 //
-//	go test -run '^$' -bench StateAtScale -benchtime 3x ./collector/
+//	go test -run '^$' -bench StateAtScale -benchtime 3x ./replica/
 func BenchmarkStateAtScale(b *testing.B) {
 	now := time.Date(2026, 3, 15, 12, 0, 0, 0, time.UTC)
 	st := scaleStore(200_000, 1_000_000, 200_000, now)
@@ -89,7 +89,7 @@ func BenchmarkStateAtScale(b *testing.B) {
 	var enc, save, load, decode, rebuild, build time.Duration
 	for b.Loop() {
 		t0 := time.Now()
-		blob := state.EncodeSnapshot(st.snapshot("settings"))
+		blob := state.EncodeSnapshot(st.saved("settings"))
 		t1 := time.Now()
 		if err := state.Save(dir, &state.File{Identity: "x", Data: blob}); err != nil {
 			b.Fatal(err)

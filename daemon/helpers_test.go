@@ -1,4 +1,4 @@
-package collector_test
+package daemon_test
 
 import (
 	"bytes"
@@ -6,17 +6,23 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sethvargo/go-envconfig"
 	"github.com/stretchr/testify/require"
 
 	"github.com/coaching/intercom_exporter/collector"
 	"github.com/coaching/intercom_exporter/config"
+	"github.com/coaching/intercom_exporter/daemon"
+	"github.com/coaching/intercom_exporter/engagement"
 	"github.com/coaching/intercom_exporter/intercom"
 	"github.com/coaching/intercom_exporter/intercom/intercomtest"
+	"github.com/coaching/intercom_exporter/replica"
 )
 
 const testToken = "tok_collector_test_5f2b9c"
@@ -120,21 +126,52 @@ func startFake(t testing.TB, ws *intercomtest.Workspace, o intercomtest.Options)
 	return srv
 }
 
-func newExporter(t testing.TB, e env, nowFn func() time.Time, logOut io.Writer) *collector.Exporter {
+// harness is an Exporter with its collector, wired as main wires them.
+type harness struct {
+	*daemon.Exporter
+	col *collector.Collector
+}
+
+func (h *harness) Describe(ch chan<- *prometheus.Desc) { h.col.Describe(ch) }
+func (h *harness) Collect(ch chan<- prometheus.Metric) { h.col.Collect(ch) }
+func (h *harness) Health() prometheus.Collector        { return h.col.Health() }
+func (h *harness) MetricsHandler(g prometheus.Gatherer, opts promhttp.HandlerOpts, log *slog.Logger) http.Handler {
+	return h.col.MetricsHandler(g, opts, log)
+}
+
+func newExporter(t testing.TB, e env, nowFn func() time.Time, logOut io.Writer) *harness {
 	t.Helper()
 	cfg, err := config.Load(context.Background(), envconfig.MapLookuper(e))
 	require.NoError(t, err)
 	if logOut == nil {
 		logOut = io.Discard
 	}
-	exp, err := collector.New(cfg, collector.Options{
-		Logger: slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Now:    nowFn,
-	})
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	rules := cfg.Engagement()
+	rset := replica.Settings{
+		Rules: rules, ChannelAttribute: cfg.ChannelAttribute, EmployerAttribute: cfg.EmployerAttribute,
+		RegistrationAttributes: cfg.RegistrationAttributes, LastCallAttribute: cfg.LastCallAttribute,
+		StatusAttribute: cfg.StatusAttribute, RefreshConcurrency: cfg.RefreshConcurrency,
+		FullRefreshInterval: cfg.FullRefreshInterval,
+	}
+	col := collector.New(collector.Settings{RefreshInterval: cfg.RefreshInterval, MaxSeriesPerFamily: cfg.MaxSeriesPerFamily,
+		TimeAttributes: rset.TimeAttributes(), SyncMode: cfg.Mode()}, log)
+	client, err := intercom.New(cfg.APIBase, cfg.AccessToken.Reveal(), cfg.Version,
+		intercom.WithObserver(col), intercom.WithLogger(log), intercom.WithRequestTimeout(cfg.RequestTimeout),
+		intercom.WithRetry(cfg.RetryMaxAttempts, cfg.RetryBackoff, cfg.RetryMaxBackoff))
 	require.NoError(t, err)
+	runner := engagement.NewRunner(daemon.NewContactWriter(client.Share(0.5), cfg.LastCallAttribute, cfg.StatusAttribute),
+		engagement.RunnerOptions{Concurrency: cfg.SyncConcurrency, MaxWrites: cfg.SyncMaxWrites, Now: nowFn})
+	exp := daemon.New(daemon.Settings{
+		Rules: rules, RefreshInterval: cfg.RefreshInterval, RefreshTimeout: cfg.RefreshTimeout,
+		SyncMode: cfg.Mode(), SyncSchedule: cfg.SyncSchedule,
+		LastCallAttribute: cfg.LastCallAttribute, StatusAttribute: cfg.StatusAttribute,
+		BillingFreezeDays: cfg.BillingFreezeDays, StateDir: cfg.StateDir, Identity: cfg.APIBase, Demo: cfg.Demo,
+	}, daemon.Parts{Replica: replica.New(client, rset, log), Collector: col, Runner: runner, Attributes: client,
+		Logger: log, Now: nowFn})
 	// A state save still running would race the removal of STATE_DIR.
 	t.Cleanup(exp.FlushState)
-	return exp
+	return &harness{Exporter: exp, col: col}
 }
 
 func fixedNow() time.Time { return now }

@@ -1,4 +1,4 @@
-package collector
+package replica
 
 import (
 	"context"
@@ -25,19 +25,19 @@ const (
 // ranges of about a page, reads those, and looks up by id the records the
 // store has there and Intercom did not return: those not found are gone.
 // It returns how many records it removed.
-func (e *Exporter) reconcile(ctx context.Context, s *searcher, m *mapper, st *store, keepFrom, upper, today int64) (int, error) {
+func (rep *Replica) reconcile(ctx context.Context, s *searcher, m *mapper, st *store, keepFrom, upper, today int64) (int, error) {
 	b := &reconcileBudget{s: s, start: s.requests.Load()}
-	n, err := e.reconcileConversations(ctx, s, m, st, keepFrom, upper, b)
+	n, err := rep.reconcileConversations(ctx, s, m, st, keepFrom, upper, b)
 	if err != nil {
 		return n, err
 	}
-	k, err := e.reconcileContacts(ctx, s, m, st, keepFrom, b)
+	k, err := rep.reconcileContacts(ctx, s, m, st, keepFrom, b)
 	if err != nil {
 		return n + k, err
 	}
 	if b.incomplete {
-		e.forceFull = "looking for deleted records needed too many requests"
-		e.log.Warn("counts of conversations or contacts differ from Intercom's in many places: the next refresh reads in full",
+		rep.forceFull = "looking for deleted records needed too many requests"
+		rep.log.Warn("counts of conversations or contacts differ from Intercom's in many places: the next refresh reads in full",
 			"requests", s.requests.Load()-b.start)
 	}
 	return n + k, nil
@@ -107,7 +107,7 @@ func bisect(root bisection, count func(lo, hi int64) (int, error), b *reconcileB
 	return leaves, nil
 }
 
-func (e *Exporter) reconcileConversations(ctx context.Context, s *searcher, m *mapper, st *store, keepFrom, upper int64, b *reconcileBudget) (int, error) {
+func (rep *Replica) reconcileConversations(ctx context.Context, s *searcher, m *mapper, st *store, keepFrom, upper int64, b *reconcileBudget) (int, error) {
 	closed := intercom.Filter("state", "=", "closed")
 	count := func(lo, hi int64) (int, error) {
 		return s.countConversations(ctx, and(append(s.convExact(lo, hi), closed)...))
@@ -141,7 +141,7 @@ func (e *Exporter) reconcileConversations(ctx context.Context, s *searcher, m *m
 		err := runRanged(ctx, s, ranged[intercom.Conversation]{
 			what:  "reading conversations to find deleted ones",
 			query: func(span) intercom.Query { return and(append(s.convExact(l.lo, l.hi), closed)...) },
-			page:  e.client.SearchConversationsPage,
+			page:  rep.client.SearchConversationsPage,
 			emit:  func(page []intercom.Conversation) { read.add(m.conversations(page)) },
 		}, span{l.lo, l.hi})
 		if err != nil {
@@ -161,7 +161,7 @@ func (e *Exporter) reconcileConversations(ctx context.Context, s *searcher, m *m
 		}
 		// Missing from the range: deleted, or changed since the read.
 		found := newConvSet()
-		if err := byID(ctx, s, "searching conversations", missing, e.client.SearchConversationsPage,
+		if err := byID(ctx, s, "searching conversations", missing, rep.client.SearchConversationsPage,
 			func(page []intercom.Conversation) { found.add(m.conversations(page)) }); err != nil {
 			return removed, err
 		}
@@ -172,17 +172,17 @@ func (e *Exporter) reconcileConversations(ctx context.Context, s *searcher, m *m
 				removed++
 			}
 		}
-		if err := e.merge(ctx, s, m, st, recs, newContactSet(), keepFrom); err != nil {
+		if err := rep.merge(ctx, s, m, st, recs, newContactSet(), keepFrom); err != nil {
 			return removed, err
 		}
 	}
 	if removed > 0 {
-		e.log.Info("conversations deleted in Intercom removed", "conversations", removed)
+		rep.log.Info("conversations deleted in Intercom removed", "conversations", removed)
 	}
 	return removed, nil
 }
 
-func (e *Exporter) reconcileContacts(ctx context.Context, s *searcher, m *mapper, st *store, keepFrom int64, b *reconcileBudget) (int, error) {
+func (rep *Replica) reconcileContacts(ctx context.Context, s *searcher, m *mapper, st *store, keepFrom int64, b *reconcileBudget) (int, error) {
 	qs := attributeQueries(m.attrs)
 	if len(qs) != 1 {
 		return 0, nil // more than 15 attributes: left to the full reads
@@ -215,7 +215,7 @@ func (e *Exporter) reconcileContacts(ctx context.Context, s *searcher, m *mapper
 		err := runRanged(ctx, s, ranged[intercom.Contact]{
 			what:  "reading contacts to find deleted ones",
 			query: func(span) intercom.Query { return and(append(contactDays(span{l.lo, l.hi}, m.wsLoc), q)...) },
-			page:  e.client.SearchContactsPage,
+			page:  rep.client.SearchContactsPage,
 			emit:  func(page []intercom.Contact) { read.add(m.contacts(page)) },
 		}, span{l.lo, l.hi})
 		if err != nil {
@@ -232,7 +232,7 @@ func (e *Exporter) reconcileContacts(ctx context.Context, s *searcher, m *mapper
 			}
 		}
 		// Missing from the range: deleted, or changed since the read.
-		if err := e.contactsByID(ctx, s, m, missing, read); err != nil {
+		if err := rep.contactsByID(ctx, s, m, missing, read); err != nil {
 			return removed, err
 		}
 		var gone []string
@@ -245,7 +245,7 @@ func (e *Exporter) reconcileContacts(ctx context.Context, s *searcher, m *mapper
 		removed += len(gone)
 	}
 	if removed > 0 {
-		e.log.Info("contacts deleted in Intercom removed", "contacts", removed)
+		rep.log.Info("contacts deleted in Intercom removed", "contacts", removed)
 	}
 	return removed, nil
 }

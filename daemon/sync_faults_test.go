@@ -1,4 +1,4 @@
-package collector_test
+package daemon_test
 
 // The engagement sync (docs/sync.md) against the fake Intercom, through
 // the real client and collector: exact plans, what the fake records, and
@@ -26,7 +26,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/coaching/intercom_exporter/collector"
+	"github.com/coaching/intercom_exporter/daemon"
 	"github.com/coaching/intercom_exporter/engagement"
 	"github.com/coaching/intercom_exporter/intercom"
 	"github.com/coaching/intercom_exporter/intercom/intercomtest"
@@ -194,7 +194,7 @@ func failureIDs(s engagement.Summary) []string {
 
 // metricValue is the value of the series of family name with exactly
 // these labels in exp's exposition (-1 when absent).
-func metricValue(t *testing.T, exp *collector.Exporter, name string, labels map[string]string) float64 {
+func metricValue(t *testing.T, exp *harness, name string, labels map[string]string) float64 {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
 	require.NoError(t, reg.Register(exp))
@@ -275,7 +275,7 @@ func TestSync_ExactPlanForEachCaseThenApplyPutsExactlyThePlan(t *testing.T) {
 
 	// After a new read of the contacts as written: still nothing.
 	searches := srv.Count(http.MethodPost, intercomtest.EndpointConversationsSearch)
-	clk.Add(2 * collector.FreshFor)
+	clk.Add(2 * daemon.FreshFor)
 	s, err = exp.Sync(context.Background(), false)
 	require.NoError(t, err)
 	assert.Greater(t, srv.Count(http.MethodPost, intercomtest.EndpointConversationsSearch), searches, "the data was read again")
@@ -502,7 +502,7 @@ func TestSync_CancelledHalfWayNoContactHalfWrittenAndTheNextRunWritesTheRest(t *
 	// The next run reads the contacts again and writes exactly the rest.
 	srv.ClearFaults()
 	srv.ResetRequests()
-	clk.Add(2 * collector.FreshFor)
+	clk.Add(2 * daemon.FreshFor)
 	s, err = exp.Sync(context.Background(), false)
 	require.NoError(t, err)
 	assert.Equal(t, engagement.ResultSuccess, s.Result)

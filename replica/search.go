@@ -1,4 +1,4 @@
-package collector
+package replica
 
 import (
 	"context"
@@ -34,7 +34,7 @@ type searcher struct {
 	concurrency int
 	requests    atomic.Int64
 	// bounds is what is known of the conversation search's bounds (see
-	// convRange); it outlives the refresh (the Exporter's).
+	// convRange); it outlives the refresh (the Replica's).
 	bounds *atomic.Int32
 }
 

@@ -1,4 +1,4 @@
-package collector
+package replica
 
 import (
 	"errors"
@@ -44,7 +44,7 @@ type store struct {
 	// shared is set once a model points into contacts.
 	shared bool
 
-	sessions    []engagement.Conversation // ContactIdx set, ContactIDs nil
+	sessions    []engagement.Conversation // contacts by index (ContactIdx)
 	sessUpdated []int64
 	// listedUnread are contacts added as Unread by sessions listing them,
 	// since takeListedUnread last took them (a full read looks them up).
@@ -62,7 +62,7 @@ func (s *store) data() engagement.Data {
 	s.shared = true
 	return engagement.Data{
 		Contacts: s.contacts, Conversations: s.sessions,
-		Admins: s.admins, AdminsKnown: s.adminsKnown, Resolved: true,
+		Admins: s.admins, AdminsKnown: s.adminsKnown,
 	}
 }
 
@@ -369,8 +369,8 @@ func (s *store) include() {
 
 // ---- state ----
 
-// snapshot is the store as saved state.
-func (s *store) snapshot(settings string) *state.Snapshot {
+// saved is the store as saved state.
+func (s *store) saved(settings string) *state.Snapshot {
 	snap := &state.Snapshot{
 		Settings: settings, Now: s.now, ReadAt: s.readAt, FullAt: s.fullAt, RefreshEnd: s.refreshEnd,
 		WorkspaceID: s.workspaceID, WorkspaceTimezone: s.workspaceTZ,
@@ -432,7 +432,7 @@ func storeFrom(snap *state.Snapshot) (*store, error) {
 
 // mapper maps Intercom's models to the store's records for one refresh.
 type mapper struct {
-	e        *Exporter
+	set      *Settings
 	channels engagement.Channels
 	attrs    []searchAttr // the attributes a contact is read for
 	wsLoc    *time.Location
@@ -454,7 +454,7 @@ func (m *mapper) conversation(c *intercom.Conversation) convRec {
 		return r
 	}
 	r.kind = convOther
-	raw, _ := c.CustomAttributes.String(m.e.cfg.ChannelAttribute)
+	raw, _ := c.CustomAttributes.String(m.set.ChannelAttribute)
 	if name, ok := m.channels.Canonical(raw); ok {
 		r.kind, r.channel = convSession, name
 		r.contactIDs = make([]string, 0, len(c.Contacts.Contacts))
@@ -487,7 +487,7 @@ func (m *mapper) contacts(page []intercom.Contact) []contactRec {
 // unreadable values of the time attributes and whether it carries a value
 // the contact searches look for.
 func (m *mapper) contact(c *intercom.Contact) contactRec {
-	cfg := m.e.cfg
+	cfg := m.set
 	ec := engagement.Contact{
 		ID:         c.ID,
 		ExternalID: c.ExternalID,
@@ -538,11 +538,11 @@ func (m *mapper) searched(c *intercom.Contact) bool {
 	for _, a := range m.attrs {
 		switch a.dataType {
 		case "date":
-			if v, ok := searchDate(c.CustomAttributes[a.name], m.wsLoc); ok && v >= m.dateFloor {
+			if v, ok := intercom.SearchDate(c.CustomAttributes[a.name], m.wsLoc); ok && v >= m.dateFloor {
 				return true
 			}
 		case "integer", "float":
-			if v, ok := searchNumber(c.CustomAttributes[a.name]); ok && v > 0 {
+			if v, ok := intercom.SearchNumber(c.CustomAttributes[a.name]); ok && v > 0 {
 				return true
 			}
 		default:

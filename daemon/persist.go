@@ -1,42 +1,15 @@
-package collector
+package daemon
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/coaching/intercom_exporter/engagement"
+	"github.com/coaching/intercom_exporter/replica"
 	"github.com/coaching/intercom_exporter/state"
 )
-
-// settings fingerprints the configuration the saved data depends on: how
-// it was read and mapped. Saved data read with other settings is not used.
-func (e *Exporter) settings() string {
-	c := e.cfg
-	return strings.Join([]string{
-		"TIMEZONE=" + c.Timezone,
-		"CHANNEL_ATTRIBUTE=" + c.ChannelAttribute,
-		"SESSION_CHANNELS=" + strings.Join(c.SessionChannels, ","),
-		"EMPLOYER_ATTRIBUTE=" + c.EmployerAttribute,
-		"REGISTRATION_ATTRIBUTES=" + strings.Join(c.RegistrationAttributes, ","),
-		"LAST_CALL_ATTRIBUTE=" + c.LastCallAttribute,
-		"STATUS_ATTRIBUTE=" + c.StatusAttribute,
-		"LOOKBACK_DAYS=" + strconv.Itoa(c.LookbackDays),
-	}, "\n")
-}
-
-// identity names the workspace the state belongs to. A demo workspace is
-// generated afresh at every start, so its state is never reused.
-func (e *Exporter) identity() string {
-	if e.cfg.Demo {
-		return "demo:" + strconv.FormatInt(e.started.UnixNano(), 10)
-	}
-	return e.cfg.APIBase
-}
 
 // Restore loads the state saved in STATE_DIR, once, before any call to
 // Intercom: the sync's overlay of written values, the frozen billing
@@ -47,7 +20,7 @@ func (e *Exporter) identity() string {
 // first refresh reads Intercom in full. Run calls it; it does nothing
 // without STATE_DIR.
 func (e *Exporter) Restore() {
-	if e.cfg.StateDir == "" {
+	if e.set.StateDir == "" {
 		return
 	}
 	e.restoreOnce.Do(e.restore)
@@ -57,7 +30,7 @@ func (e *Exporter) restore() {
 	e.refreshMu.Lock()
 	defer e.refreshMu.Unlock()
 	t0 := time.Now()
-	dir := e.cfg.StateDir
+	dir := e.set.StateDir
 	f, err := state.Load(dir)
 	switch {
 	case errors.Is(err, state.ErrNoState):
@@ -66,10 +39,10 @@ func (e *Exporter) restore() {
 	case err != nil:
 		e.log.Warn("saved state cannot be used: the first refresh reads Intercom in full", "err", err)
 		return
-	case f.Identity != e.identity() && e.cfg.Demo:
+	case f.Identity != e.set.Identity && e.set.Demo:
 		e.log.Info("demo: the workspace is generated afresh at every start, so saved state is not used", "state_dir", dir)
 		return
-	case f.Identity != e.identity():
+	case f.Identity != e.set.Identity:
 		e.log.Warn("saved state belongs to another Intercom workspace (INTERCOM_API_BASE): not used; the first refresh reads Intercom in full",
 			"state_dir", dir)
 		return
@@ -87,48 +60,42 @@ func (e *Exporter) restore() {
 		e.log.Info("saved state restored (no report data in it)", "frozen_months", len(f.Frozen), "written_overlay", len(f.Written))
 		return
 	}
-	snap, err := state.DecodeSnapshot(f.Data)
-	if err != nil {
-		e.log.Warn("saved report data cannot be used: the first refresh reads Intercom in full", "err", fmt.Errorf("%w: %v", state.ErrCorrupt, err))
-		return
-	}
-	if snap.Settings != e.settings() {
+	data, st, err := e.rep.Restore(f.Data)
+	switch {
+	case errors.Is(err, replica.ErrOtherSettings):
 		e.log.Warn("saved report data was read with other settings (timezone, attributes, channels or lookback): the first refresh reads Intercom in full")
 		return
-	}
-	st, err := storeFrom(snap)
-	if err != nil {
+	case err != nil:
 		e.log.Warn("saved report data cannot be used: the first refresh reads Intercom in full", "err", err)
 		return
 	}
 	loaded := time.Since(t0)
-	model := engagement.Build(st.data(), e.ecfg, st.now)
-	s := e.buildSnapshot(model, st.invalid(e.timeAttributes()))
-	s.refreshEnd = st.refreshEnd
-	e.store = st
-	e.snap.Store(s)
+	model := engagement.Build(data, e.set.Rules, st.Now)
+	e.publish(model, st.Invalid)
+	e.pubEnd = st.RefreshEnd
 	e.saver.set(func(sf *state.File) { sf.Data = f.Data })
 	e.mu.Lock()
-	e.status.LastSuccess = st.refreshEnd
-	e.status.WorkspaceTimezone = st.workspaceTZ
-	e.status.WorkspaceID = st.workspaceID
-	e.status.AdminsKnown = st.adminsKnown
+	e.status.LastSuccess = st.RefreshEnd
+	e.status.WorkspaceTimezone = st.WorkspaceTimezone
+	e.status.WorkspaceID = st.WorkspaceID
+	e.status.AdminsKnown = st.AdminsKnown
 	e.mu.Unlock()
-	e.m.restored(st.refreshEnd)
+	e.col.Restored(st.RefreshEnd)
 	e.log.Info("last reports restored from saved state; intercom_up stays 0 until a refresh succeeds",
-		"data_timestamp", st.now.Format(time.RFC3339), "saved_at", f.SavedAt.Format(time.RFC3339),
-		"sessions", len(model.Sessions), "contacts", len(st.contacts),
+		"data_timestamp", st.Now.Format(time.RFC3339), "saved_at", f.SavedAt.Format(time.RFC3339),
+		"sessions", len(model.Sessions), "contacts", st.Contacts,
 		"load", loaded.Round(time.Millisecond), "total", time.Since(t0).Round(time.Millisecond))
 }
 
-// saveData saves the store after a successful refresh (its encoding now,
-// the write in the background). The caller holds refreshMu.
-func (e *Exporter) saveData(st *store) {
-	if e.cfg.StateDir == "" {
+// saveData saves the replica after a successful refresh that ended at end
+// (its encoding now, the write in the background). The caller holds
+// refreshMu.
+func (e *Exporter) saveData(end time.Time) {
+	if e.set.StateDir == "" {
 		return
 	}
 	t0 := time.Now()
-	blob := state.EncodeSnapshot(st.snapshot(e.settings()))
+	blob := e.rep.Encode(end)
 	written, frozen := e.runner.Written(), e.frozenList()
 	e.saver.update(func(f *state.File) {
 		f.Data, f.Written, f.Frozen = blob, written, frozen
@@ -138,7 +105,7 @@ func (e *Exporter) saveData(st *store) {
 
 // saveWritten saves the sync's overlay after a run.
 func (e *Exporter) saveWritten() {
-	if e.cfg.StateDir == "" {
+	if e.set.StateDir == "" {
 		return
 	}
 	written := e.runner.Written()

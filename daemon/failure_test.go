@@ -1,4 +1,4 @@
-package collector_test
+package daemon_test
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/coaching/intercom_exporter/collector"
+	"github.com/coaching/intercom_exporter/daemon"
 	"github.com/coaching/intercom_exporter/intercom"
 	"github.com/coaching/intercom_exporter/intercom/intercomtest"
 )
@@ -158,6 +158,6 @@ func TestTryRefresh_BusyWhileARefreshRuns(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- exp.Refresh(context.Background()) }()
 	require.Eventually(t, func() bool { return exp.Status().Refreshing }, 2*time.Second, 5*time.Millisecond)
-	assert.ErrorIs(t, exp.TryRefresh(context.Background()), collector.ErrRefreshBusy)
+	assert.ErrorIs(t, exp.TryRefresh(context.Background()), daemon.ErrRefreshBusy)
 	require.NoError(t, <-done)
 }

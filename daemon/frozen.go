@@ -1,4 +1,4 @@
-package collector
+package daemon
 
 import (
 	"slices"
@@ -17,7 +17,7 @@ const FrozenMonthsKept = 36
 // passed after the month's end, and when. ok is false when the month is not frozen (always without
 // STATE_DIR). The records are shared: do not change them.
 func (e *Exporter) FrozenBilling(month engagement.Month) (records []engagement.BillingRecord, frozenAt time.Time, ok bool) {
-	if e.cfg.StateDir == "" {
+	if e.set.StateDir == "" {
 		return nil, time.Time{}, false
 	}
 	e.frozenMu.RLock()
@@ -32,7 +32,7 @@ func (e *Exporter) FrozenBilling(month engagement.Month) (records []engagement.B
 // one that was missed (the exporter was stopped). It reports whether
 // anything was frozen.
 func (e *Exporter) freeze(m *engagement.Model) bool {
-	if e.cfg.StateDir == "" {
+	if e.set.StateDir == "" {
 		return false
 	}
 	prev := engagement.MonthOf(m.Today).Prev()
@@ -50,7 +50,7 @@ func (e *Exporter) freeze(m *engagement.Model) bool {
 	}
 	changed := false
 	for mo := from; !prev.Before(mo); mo = mo.Next() {
-		if _, done := e.frozen[mo]; done || int(m.Today-mo.Last()) <= e.cfg.BillingFreezeDays {
+		if _, done := e.frozen[mo]; done || int(m.Today-mo.Last()) <= e.set.BillingFreezeDays {
 			continue
 		}
 		recs, err := m.BillingRecords(mo)

@@ -1,4 +1,4 @@
-package collector_test
+package daemon_test
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/coaching/intercom_exporter/collector"
 	"github.com/coaching/intercom_exporter/engagement"
 	"github.com/coaching/intercom_exporter/intercom/intercomtest"
 )
@@ -47,7 +46,7 @@ intercom_billing_members{employer="Globex",month="2026-02",reason="new"} 0
 intercom_billing_members{employer="Globex",month="2026-02",reason="new_and_engaged"} 1
 `
 
-func liveRecords(t *testing.T, exp *collector.Exporter, mo engagement.Month) []engagement.BillingRecord {
+func liveRecords(t *testing.T, exp *harness, mo engagement.Month) []engagement.BillingRecord {
 	t.Helper()
 	recs, err := exp.Model().BillingRecords(mo)
 	require.NoError(t, err)

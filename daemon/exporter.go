@@ -1,162 +1,170 @@
-// Package collector reads Intercom on the exporter's own timer, publishes
-// each complete read as an immutable snapshot (reports computed once per
-// refresh) and serves it as Prometheus metrics; it also runs the
-// engagement sync on fresh data. A scrape never calls Intercom.
-package collector
+// Package daemon runs the exporter's work on its own timer: one refresh at
+// a time (the replica reads what changed, the rules compute, the collector
+// swaps the published reports in, the frozen billing months are kept and
+// the state is saved), and the engagement sync on fresh data. It is the
+// web side's Source and Syncer. main builds the parts (the Intercom
+// client, the replica, the collector, the sync runner) and hands them in,
+// so that each of those stays one concern and this package is the only
+// one that knows the order of a refresh.
+package daemon
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"net/url"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/coaching/intercom_exporter/config"
+	"github.com/coaching/intercom_exporter/collector"
 	"github.com/coaching/intercom_exporter/engagement"
 	"github.com/coaching/intercom_exporter/intercom"
+	"github.com/coaching/intercom_exporter/replica"
 	"github.com/coaching/intercom_exporter/state"
 )
 
-// Options are the parts of an Exporter that are not configuration.
-type Options struct {
+// Settings are the daemon's own settings (docs/configuration.md).
+type Settings struct {
+	// Rules are the rules' settings (timezone, lookback, channels, bands).
+	Rules engagement.Config
+	// RefreshInterval is the time between refreshes, RefreshTimeout how
+	// long one may take.
+	RefreshInterval, RefreshTimeout time.Duration
+	// SyncMode and SyncSchedule (cron, in the rules' timezone) say when
+	// and how the sync runs.
+	SyncMode     engagement.Mode
+	SyncSchedule string
+	// The attributes the sync writes (checked before a run).
+	LastCallAttribute, StatusAttribute string
+	// BillingFreezeDays is how long after its end a month's billing cohort
+	// is frozen.
+	BillingFreezeDays int
+	// StateDir is where state is saved ("" for none); Identity names the
+	// workspace it belongs to (state of another one is not used).
+	StateDir, Identity string
+	// APIHost is the host of the API base, which names the workspace's
+	// region for links to Intercom (only the host: a proxy's base URL may
+	// carry credentials).
+	APIHost string
+	// Demo: the workspace is generated afresh at every start, so saved
+	// state is never reused.
+	Demo bool
+}
+
+// Parts are what the daemon drives, built by main.
+type Parts struct {
+	Replica   *replica.Replica
+	Collector *collector.Collector
+	// Runner writes the sync's changes.
+	Runner *engagement.Runner
+	// Attributes lists the contact data attributes, to check before a sync
+	// that the two it writes exist and are writable.
+	Attributes AttributeLister
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Now is the clock the reports are computed for (tests fix it);
 	// defaults to time.Now. Durations are always measured on the real
 	// monotonic clock.
 	Now func() time.Time
-	// HTTPClient, when set, carries the Intercom calls (proxies, TLS).
-	HTTPClient *http.Client
 }
 
-// FreshFor is how recent a refresh must be for a sync to use its snapshot
+// AttributeLister lists a model's data attributes (the Intercom client).
+type AttributeLister interface {
+	ListDataAttributes(ctx context.Context, model string) ([]intercom.DataAttribute, error)
+}
+
+// FreshFor is how recent a refresh must be for a sync to use its reports
 // instead of refreshing first.
 const FreshFor = time.Minute
 
-// Exporter reads Intercom, publishes snapshots and runs the sync. It is a
-// prometheus.Collector, and the web side's Source and Syncer.
+// Exporter drives refreshes and syncs. It is the web side's Source and
+// Syncer.
 type Exporter struct {
-	// live shares gathers of the live metrics among concurrent scrapes.
-	live   liveGathers
-	cfg    *config.Config
-	ecfg   engagement.Config
+	set    Settings
 	log    *slog.Logger
 	now    func() time.Time
-	client *intercom.Client
+	rep    *replica.Replica
+	col    *collector.Collector
 	runner *engagement.Runner
-	m      *metrics
-
-	snap atomic.Pointer[snapshot]
+	attrs  AttributeLister
 
 	// refreshMu makes refreshes one at a time (schedule and sync alike).
 	refreshMu sync.Mutex
+	// pubEnd is when the refresh whose reports are published ended
+	// (guarded by refreshMu).
+	pubEnd time.Time
 	// syncMu makes syncs one at a time, across schedule and endpoint.
 	syncMu      sync.Mutex
 	syncStarted atomic.Pointer[time.Time]
 
 	mu     sync.Mutex // guards status
-	status Status
-
-	warnedMu sync.Mutex
-	warned   map[string]bool // one-off warnings already given
-
-	// store is the data of the last read, kept between refreshes (guarded
-	// by refreshMu); nil until a read or a restore.
-	store *store
-	// forceFull, when not "", makes the next refresh a full read and says
-	// why (guarded by refreshMu).
-	forceFull string
-	// convBounds is what reads showed of the conversation search's ">" and
-	// "<" (see searcher.convRange).
-	convBounds atomic.Int32
+	status collector.Status
 
 	// State in STATE_DIR (nil saver without it).
 	saver       *saver
 	restoreOnce sync.Once
-	started     time.Time
 	frozenMu    sync.RWMutex
 	frozen      map[engagement.Month]state.Frozen
 }
 
-// New builds an Exporter for cfg, with its Intercom client. It does not
-// call Intercom: Run (or Refresh) does.
-func New(cfg *config.Config, o Options) (*Exporter, error) {
-	if o.Logger == nil {
-		o.Logger = slog.Default()
+// New is an Exporter driving p. It does not call Intercom: Run (or
+// Refresh) does.
+func New(set Settings, p Parts) *Exporter {
+	if p.Logger == nil {
+		p.Logger = slog.Default()
 	}
-	if o.Now == nil {
-		o.Now = time.Now
+	if p.Now == nil {
+		p.Now = time.Now
 	}
-	ecfg := cfg.Engagement()
-	if err := ecfg.Validate(); err != nil {
-		return nil, err
+	if set.Demo {
+		set.Identity = "demo:" + strconv.FormatInt(time.Now().UnixNano(), 10)
 	}
 	e := &Exporter{
-		cfg:     cfg,
-		ecfg:    ecfg,
-		log:     o.Logger,
-		now:     o.Now,
-		warned:  map[string]bool{},
-		started: time.Now(),
-		frozen:  map[engagement.Month]state.Frozen{},
+		set:    set,
+		log:    p.Logger,
+		now:    p.Now,
+		rep:    p.Replica,
+		col:    p.Collector,
+		runner: p.Runner,
+		attrs:  p.Attributes,
+		frozen: map[engagement.Month]state.Frozen{},
 	}
-	if cfg.StateDir != "" {
-		e.saver = newSaver(cfg.StateDir, e.identity(), o.Logger)
+	if set.StateDir != "" {
+		e.saver = newSaver(set.StateDir, set.Identity, p.Logger)
 	}
-	e.m = newMetrics(cfg)
-	opts := []intercom.Option{
-		intercom.WithObserver(e.m),
-		intercom.WithLogger(o.Logger),
-		intercom.WithRequestTimeout(cfg.RequestTimeout),
-		intercom.WithRetry(cfg.RetryMaxAttempts, cfg.RetryBackoff, cfg.RetryMaxBackoff),
-	}
-	if o.HTTPClient != nil {
-		opts = append(opts, intercom.WithHTTPClient(o.HTTPClient))
-	}
-	client, err := intercom.New(cfg.APIBase, cfg.AccessToken.Reveal(), cfg.Version, opts...)
-	if err != nil {
-		return nil, err
-	}
-	e.client = client
-	// The sync uses at most half of the rate limit, so that the refresh is
-	// never starved (docs/sync.md).
-	w := &contactWriter{c: client.Share(0.5), lastCall: cfg.LastCallAttribute, status: cfg.StatusAttribute}
-	e.runner = engagement.NewRunner(w, engagement.RunnerOptions{
-		Concurrency: cfg.SyncConcurrency,
-		MaxWrites:   cfg.SyncMaxWrites,
-		Now:         o.Now,
-	})
-	e.status = Status{Interval: cfg.RefreshInterval, SyncMode: cfg.SyncMode, AdminsKnown: true, APIHost: apiHost(cfg.APIBase)}
-	return e, nil
+	e.status = collector.Status{Interval: set.RefreshInterval, SyncMode: string(set.SyncMode), AdminsKnown: true, APIHost: set.APIHost}
+	return e
 }
 
-// Client is the Intercom client the exporter reads through.
-func (e *Exporter) Client() *intercom.Client { return e.client }
+// NewContactWriter is the sync's writer through c: it writes the two
+// engagement attributes of a contact in one PUT /contacts/{id}.
+func NewContactWriter(c *intercom.Client, lastCallAttribute, statusAttribute string) engagement.Writer {
+	return &contactWriter{c: c, lastCall: lastCallAttribute, status: statusAttribute}
+}
 
-// Runner is the engagement sync runner (for saving and restoring its
-// overlay of written values).
+// Runner is the engagement sync runner.
 func (e *Exporter) Runner() *engagement.Runner { return e.runner }
 
-// Model is the published model, nil before the first successful refresh.
-func (e *Exporter) Model() *engagement.Model {
-	if s := e.snap.Load(); s != nil {
-		return s.model
-	}
-	return nil
+// MergedEmployers names, by metric family, the employers the series budget
+// merged into employer="(other)" for the published model m (web's
+// MergedEmployers).
+func (e *Exporter) MergedEmployers(m *engagement.Model) map[string][]string {
+	return e.col.MergedEmployers(m)
 }
 
+// Model is the published model, nil before the first successful refresh.
+func (e *Exporter) Model() *engagement.Model { return e.col.Model() }
+
 // Status is a copy of the refresh and sync status.
-func (e *Exporter) Status() Status {
+func (e *Exporter) Status() collector.Status {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	s := e.status
-	if snap := e.snap.Load(); snap != nil {
+	if m := e.col.Model(); m != nil {
 		s.Ready = true
-		s.DataTimestamp = snap.model.Now
+		s.DataTimestamp = m.Now
 	}
 	return s
 }
@@ -194,46 +202,48 @@ func (e *Exporter) TryRefresh(ctx context.Context) error {
 	return err
 }
 
-// fresh returns a snapshot whose refresh ended within maxAge, refreshing
-// first when there is none.
-func (e *Exporter) fresh(ctx context.Context, maxAge time.Duration) (*snapshot, error) {
+// fresh returns the published model when its refresh ended within maxAge,
+// refreshing first when it did not.
+func (e *Exporter) fresh(ctx context.Context, maxAge time.Duration) (*engagement.Model, error) {
 	e.refreshMu.Lock()
 	defer e.refreshMu.Unlock()
-	if s := e.snap.Load(); s != nil && e.now().Sub(s.refreshEnd) <= maxAge && e.Status().Up {
-		return s, nil
+	if m := e.col.Model(); m != nil && e.now().Sub(e.pubEnd) <= maxAge && e.Status().Up {
+		return m, nil
 	}
 	return e.refreshLocked(ctx)
 }
 
+// refreshTimeout is REFRESH_TIMEOUT, or REFRESH_INTERVAL when 0.
+func (e *Exporter) refreshTimeout() time.Duration {
+	if e.set.RefreshTimeout > 0 {
+		return e.set.RefreshTimeout
+	}
+	return e.set.RefreshInterval
+}
+
 // refreshLocked does one refresh; the caller holds refreshMu.
-func (e *Exporter) refreshLocked(ctx context.Context) (*snapshot, error) {
+func (e *Exporter) refreshLocked(ctx context.Context) (*engagement.Model, error) {
 	now := e.now()
 	started := time.Now()
 	e.mu.Lock()
 	e.status.Refreshing = true
 	e.status.LastAttempt = now
 	e.mu.Unlock()
-	e.m.refreshStarted()
+	e.col.RefreshStarted()
 
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.EffectiveRefreshTimeout())
+	ctx, cancel := context.WithTimeout(ctx, e.refreshTimeout())
 	defer cancel()
-	r, err := e.read(ctx, now)
+	data, st, err := e.rep.Refresh(ctx, now)
 	if err != nil && errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
-		err = fmt.Errorf("the refresh did not finish within REFRESH_TIMEOUT (%s): %w", e.cfg.EffectiveRefreshTimeout(), err)
+		err = fmt.Errorf("the refresh did not finish within REFRESH_TIMEOUT (%s): %w", e.refreshTimeout(), err)
 	}
-	var snap *snapshot
+	var model *engagement.Model
 	var reportsTime time.Duration
 	if err == nil {
 		t0 := time.Now()
-		st := r.store
-		st.now = now
-		model := engagement.Build(st.data(), e.ecfg, now)
-		e.store = st
+		model = engagement.Build(data, e.set.Rules, now)
 		e.freeze(model)
-		snap = e.buildSnapshot(model, st.invalid(e.timeAttributes()))
-		if r.full {
-			e.forceFull = ""
-		}
+		e.publish(model, st.Invalid)
 		reportsTime = time.Since(t0)
 	}
 	took := time.Since(started)
@@ -242,25 +252,24 @@ func (e *Exporter) refreshLocked(ctx context.Context) (*snapshot, error) {
 	e.mu.Lock()
 	e.status.Refreshing = false
 	e.status.LastDuration = took
-	if r != nil && r.workspaceTimezone != "" {
-		e.status.WorkspaceTimezone = r.workspaceTimezone
+	if st.WorkspaceTimezone != "" {
+		e.status.WorkspaceTimezone = st.WorkspaceTimezone
 	}
-	if r != nil && r.workspaceID != "" {
-		e.status.WorkspaceID = r.workspaceID
+	if st.WorkspaceID != "" {
+		e.status.WorkspaceID = st.WorkspaceID
 	}
 	if err != nil {
 		e.status.Up = false
 		e.status.LastError = err.Error()
 	} else {
-		snap.refreshEnd = end
-		e.snap.Store(snap)
+		e.pubEnd = end
 		e.status.Up = true
 		e.status.LastError = ""
 		e.status.LastSuccess = end
-		e.status.AdminsKnown = r.store.adminsKnown
+		e.status.AdminsKnown = st.AdminsKnown
 	}
 	e.mu.Unlock()
-	e.m.refreshFinished(err == nil, end, took)
+	e.col.RefreshFinished(err == nil, end, took)
 
 	if err != nil {
 		msg := "refresh of Intercom data failed; the previous reports stay published"
@@ -271,37 +280,47 @@ func (e *Exporter) refreshLocked(ctx context.Context) (*snapshot, error) {
 			"published_data_timestamp", e.Status().DataTimestamp)
 		return nil, err
 	}
-	r.store.refreshEnd = end
-	e.saveData(r.store)
+	e.saveData(end)
 	kind := "incremental"
-	if r.full {
+	if st.Full {
 		kind = "full"
 	}
 	attrs := []any{
 		"kind", kind,
 		"duration", took.Round(time.Millisecond),
-		"search_requests", r.requests,
-		"searches", r.searchTime.Round(time.Millisecond),
-		"by_id", r.byIDTime.Round(time.Millisecond),
+		"search_requests", st.Requests,
+		"searches", st.SearchTime.Round(time.Millisecond),
+		"by_id", st.ByIDTime.Round(time.Millisecond),
 		"reports", reportsTime.Round(time.Millisecond),
-		"conversations_read", r.conversationsRead,
-		"contacts_read", r.contactsRead,
-		"sessions", len(snap.model.Sessions),
-		"contacts", len(r.store.contacts),
-		"admins_known", r.store.adminsKnown,
+		"conversations_read", st.ConversationsRead,
+		"contacts_read", st.ContactsRead,
+		"sessions", len(model.Sessions),
+		"contacts", st.Contacts,
+		"admins_known", st.AdminsKnown,
 		"data_timestamp", now.Format(time.RFC3339),
 	}
-	if r.full {
-		attrs = append(attrs, "reason", r.reason)
+	if st.Full {
+		attrs = append(attrs, "reason", st.Reason)
 	}
-	if !r.full {
-		attrs = append(attrs, "counts_compared", r.reconcileTime.Round(time.Millisecond))
+	if !st.Full {
+		attrs = append(attrs, "counts_compared", st.ReconcileTime.Round(time.Millisecond))
 	}
-	if r.removed > 0 {
-		attrs = append(attrs, "deleted_records_removed", r.removed)
+	if st.Removed > 0 {
+		attrs = append(attrs, "deleted_records_removed", st.Removed)
 	}
 	e.log.Info("refresh of Intercom data done", attrs...)
-	return snap, nil
+	return model, nil
+}
+
+// publish computes the reports of a model and hands them to the
+// collector. The billing family of a frozen month is the frozen cohort
+// (docs/reports.md).
+func (e *Exporter) publish(model *engagement.Model, invalid map[string]int) {
+	rep := model.Reports()
+	if recs, _, ok := e.FrozenBilling(rep.BillingMonth); ok {
+		rep.Billing = engagement.BillingCounts(recs)
+	}
+	e.col.Publish(model, rep, invalid)
 }
 
 // Sync runs the engagement sync now, on fresh data, in the configured mode
@@ -310,7 +329,7 @@ func (e *Exporter) refreshLocked(ctx context.Context) (*snapshot, error) {
 // going on. A sync blocked by missing attributes returns a summary with
 // Result "blocked" and a nil error.
 func (e *Exporter) Sync(ctx context.Context, dryRun bool) (engagement.Summary, error) {
-	mode := e.cfg.Mode()
+	mode := e.set.SyncMode
 	if mode == engagement.ModeOff {
 		return engagement.Summary{Mode: mode}, engagement.ErrOff
 	}
@@ -339,7 +358,7 @@ func (e *Exporter) Sync(ctx context.Context, dryRun bool) (engagement.Summary, e
 		return s, err
 	}
 	end := e.now()
-	e.m.syncFinished(s, end)
+	e.col.SyncFinished(s, end)
 	e.mu.Lock()
 	e.status.LastSyncEnd = end
 	e.status.LastSyncResult = s.Result
@@ -353,12 +372,12 @@ func (e *Exporter) Sync(ctx context.Context, dryRun bool) (engagement.Summary, e
 
 func (e *Exporter) sync(ctx context.Context, mode engagement.Mode, started time.Time) (engagement.Summary, error) {
 	failed := engagement.Summary{Mode: mode, Result: engagement.ResultFailed, Started: started}
-	snap, err := e.fresh(ctx, FreshFor)
+	model, err := e.fresh(ctx, FreshFor)
 	if err != nil {
 		return failed, intercomError{fmt.Errorf("sync not run: reading Intercom first failed: %w", err)}
 	}
-	failed.DataTimestamp = snap.model.Now
-	attrs, err := e.client.ListDataAttributes(ctx, "contact")
+	failed.DataTimestamp = model.Now
+	attrs, err := e.attrs.ListDataAttributes(ctx, "contact")
 	if err != nil {
 		return failed, intercomError{fmt.Errorf("sync not run: checking the contact attributes failed: %w", err)}
 	}
@@ -366,15 +385,15 @@ func (e *Exporter) sync(ctx context.Context, mode engagement.Mode, started time.
 	for _, a := range attrs {
 		infos = append(infos, engagement.AttributeInfo{Name: a.Name, DataType: a.DataType, APIWritable: a.APIWritable, Archived: a.Archived})
 	}
-	if err := engagement.CheckAttributes(infos, e.cfg.LastCallAttribute, e.cfg.StatusAttribute); err != nil {
-		changes, unchanged := snap.model.Plan(e.runner.Written())
+	if err := engagement.CheckAttributes(infos, e.set.LastCallAttribute, e.set.StatusAttribute); err != nil {
+		changes, unchanged := model.Plan(e.runner.Written())
 		return engagement.Summary{
 			Mode: mode, Result: engagement.ResultBlocked, Started: started,
-			DataTimestamp: snap.model.Now, Blocked: err.Error(),
+			DataTimestamp: model.Now, Blocked: err.Error(),
 			Planned: len(changes), Unchanged: unchanged, Left: len(changes),
 		}, nil
 	}
-	return e.runner.Run(ctx, snap.model, mode)
+	return e.runner.Run(ctx, model, mode)
 }
 
 func (e *Exporter) logSummary(s engagement.Summary, err error) {
@@ -424,26 +443,4 @@ func (w *contactWriter) WriteEngagement(ctx context.Context, contactID string, l
 		return 0, err
 	}
 	return ct.UpdatedAt, nil
-}
-
-// warnOnce logs a warning the first time key is seen, then at debug level.
-func (e *Exporter) warnOnce(key, msg string, args ...any) {
-	e.warnedMu.Lock()
-	seen := e.warned[key]
-	e.warned[key] = true
-	e.warnedMu.Unlock()
-	if seen {
-		e.log.Debug(msg, args...)
-		return
-	}
-	e.log.Warn(msg, args...)
-}
-
-// apiHost is the host name of an API base URL ("" when it does not parse).
-func apiHost(base string) string {
-	u, err := url.Parse(base)
-	if err != nil {
-		return ""
-	}
-	return u.Hostname()
 }

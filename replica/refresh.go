@@ -1,4 +1,4 @@
-package collector
+package replica
 
 import (
 	"context"
@@ -48,21 +48,21 @@ type readResult struct {
 // Any error fails the whole read: nothing partial is ever published (an
 // incremental read may have merged part of its changes into the store,
 // which is safe: the next read starts from the same watermark).
-func (e *Exporter) read(ctx context.Context, now time.Time) (*readResult, error) {
+func (rep *Replica) read(ctx context.Context, now time.Time) (*readResult, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	r := &readResult{}
-	s := newSearcher(e.client, e.cfg.RefreshConcurrency, &e.convBounds)
+	s := newSearcher(rep.client, rep.set.RefreshConcurrency, &rep.convBounds)
 	defer func() { r.requests = s.requests.Load() }()
 
-	ws, err := e.client.Me(ctx)
+	ws, err := rep.client.Me(ctx)
 	if err != nil {
 		return r, fmt.Errorf("reading the workspace (GET /me): %w", err)
 	}
 	r.workspaceTimezone, r.workspaceID = ws.Timezone, ws.IDCode
 	wsLoc, err := time.LoadLocation(ws.Timezone)
 	if err != nil || ws.Timezone == "" {
-		e.warnOnce("workspace-tz", "the workspace timezone (GET /me) is not a known IANA name: incremental contact reads overlap by an extra day", "timezone", ws.Timezone)
+		rep.warnOnce("workspace-tz", "the workspace timezone (GET /me) is not a known IANA name: incremental contact reads overlap by an extra day", "timezone", ws.Timezone)
 		wsLoc = nil
 	}
 
@@ -86,7 +86,7 @@ func (e *Exporter) read(ctx context.Context, now time.Time) (*readResult, error)
 		errMu.Unlock()
 	}
 	wg.Go(func() {
-		list, err := e.client.ListAdmins(ctx)
+		list, err := rep.client.ListAdmins(ctx)
 		var apiErr *intercom.APIError
 		switch {
 		case err == nil:
@@ -96,13 +96,13 @@ func (e *Exporter) read(ctx context.Context, now time.Time) (*readResult, error)
 			}
 			adminsKnown = true
 		case errors.As(err, &apiErr) && apiErr.Status == http.StatusForbidden:
-			e.warnOnce("admins-403", "admins cannot be read (403): coaches are shown by admin id; grant the token the read admins permission to see names", "err", err)
+			rep.warnOnce("admins-403", "admins cannot be read (403): coaches are shown by admin id; grant the token the read admins permission to see names", "err", err)
 		default:
 			fail(fmt.Errorf("reading admins (GET /admins): %w", err))
 		}
 	})
 	wg.Go(func() {
-		attrs, err := e.client.ListDataAttributes(ctx, "contact")
+		attrs, err := rep.client.ListDataAttributes(ctx, "contact")
 		var apiErr *intercom.APIError
 		switch {
 		case err == nil:
@@ -113,7 +113,7 @@ func (e *Exporter) read(ctx context.Context, now time.Time) (*readResult, error)
 			}
 			typesKnown = true
 		case errors.As(err, &apiErr) && apiErr.Status == http.StatusForbidden:
-			e.warnOnce("data-attributes-403", "contact data attributes cannot be read (403): the engagement sync cannot run; grant the token the read data attributes permission", "err", err)
+			rep.warnOnce("data-attributes-403", "contact data attributes cannot be read (403): the engagement sync cannot run; grant the token the read data attributes permission", "err", err)
 		default:
 			fail(fmt.Errorf("reading contact data attributes (GET /data_attributes): %w", err))
 		}
@@ -124,27 +124,27 @@ func (e *Exporter) read(ctx context.Context, now time.Time) (*readResult, error)
 	}
 
 	m := &mapper{
-		e:        e,
-		channels: engagement.NewChannels(e.ecfg),
-		attrs:    e.searchAttrs(types, typesKnown),
+		set:      &rep.set,
+		channels: engagement.NewChannels(rep.set.Rules),
+		attrs:    rep.searchAttrs(types, typesKnown),
 		wsLoc:    wsLoc,
-		names:    e.timeAttributes(),
-		loc:      e.ecfg.Location,
+		names:    rep.set.TimeAttributes(),
+		loc:      rep.set.Rules.Location,
 	}
 	if m.wsKnown = m.wsLoc != nil; !m.wsKnown {
 		m.wsLoc = time.UTC
 	}
 	m.dateFloor = dateFloor(m.wsLoc)
 
-	base := e.store
-	r.full, r.reason = true, e.forceFull
+	base := rep.store
+	r.full, r.reason = true, rep.forceFull
 	switch {
 	case r.reason != "":
 	case base == nil:
 		r.reason = "no data read yet"
-	case e.cfg.FullRefreshInterval == 0:
+	case rep.set.FullRefreshInterval == 0:
 		r.reason = "FULL_REFRESH_INTERVAL is 0"
-	case now.Sub(base.fullAt) >= e.cfg.FullRefreshInterval:
+	case now.Sub(base.fullAt) >= rep.set.FullRefreshInterval:
 		r.reason = "FULL_REFRESH_INTERVAL has passed (catches deletions and merges)"
 	case now.Before(base.readAt):
 		r.reason = "the clock is before the last read"
@@ -156,7 +156,7 @@ func (e *Exporter) read(ctx context.Context, now time.Time) (*readResult, error)
 		r.full = false
 	}
 
-	keepFrom := e.windowStart(now) - 1
+	keepFrom := rep.windowStart(now) - 1
 	var st *store
 	if r.full {
 		// The previous data only says where to cut the searches. It is let
@@ -166,11 +166,11 @@ func (e *Exporter) read(ctx context.Context, now time.Time) (*readResult, error)
 		if base != nil {
 			convSample, daySample = base.samples(m.wsLoc)
 		}
-		e.store, base = nil, nil
-		st, err = e.fullRead(ctx, s, m, convSample, daySample, now, keepFrom, r)
+		rep.store, base = nil, nil
+		st, err = rep.fullRead(ctx, s, m, convSample, daySample, now, keepFrom, r)
 	} else {
 		st = base
-		err = e.incrementalRead(ctx, s, m, st, now, keepFrom, r)
+		err = rep.incrementalRead(ctx, s, m, st, now, keepFrom, r)
 	}
 	if err != nil {
 		return r, err
@@ -189,9 +189,9 @@ func (e *Exporter) read(ctx context.Context, now time.Time) (*readResult, error)
 // windowStart is the start of the data window: the first day of the
 // lookback, in the organisation timezone. Conversations updated before it
 // are not read.
-func (e *Exporter) windowStart(now time.Time) int64 {
-	loc := e.ecfg.Location
-	return (engagement.DayOf(now, loc) - engagement.Day(e.ecfg.LookbackDays)).Start(loc).Unix()
+func (rep *Replica) windowStart(now time.Time) int64 {
+	loc := rep.set.Rules.Location
+	return (engagement.DayOf(now, loc) - engagement.Day(rep.set.Rules.LookbackDays)).Start(loc).Unix()
 }
 
 // fullRead reads everything the reports need: the closed conversations
@@ -199,7 +199,7 @@ func (e *Exporter) windowStart(now time.Time) int64 {
 // call value, then every contact a session lists that those did not bring.
 // The searches are split into ranges read at once (see runRanged); the
 // previous data, when there is some, says where to cut.
-func (e *Exporter) fullRead(ctx context.Context, s *searcher, m *mapper, convSample, daySample []int64, now time.Time, keepFrom int64, r *readResult) (*store, error) {
+func (rep *Replica) fullRead(ctx context.Context, s *searcher, m *mapper, convSample, daySample []int64, now time.Time, keepFrom int64, r *readResult) (*store, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	today := int64(engagement.DayOf(now, m.wsLoc))
@@ -226,7 +226,7 @@ func (e *Exporter) fullRead(ctx context.Context, s *searcher, m *mapper, convSam
 		err := runRanged(ctx, s, ranged[intercom.Conversation]{
 			what:  "searching conversations",
 			query: func(sp span) intercom.Query { return and(append(s.convRange(sp), closed)...) },
-			page:  e.client.SearchConversationsPage,
+			page:  rep.client.SearchConversationsPage,
 			cuts: func(sp span, parts int, read []intercom.Conversation) []int64 {
 				s.learnBounds(ctx, read)
 				return evenCuts(sp, parts, earliest(read, keepFrom), nowUnix, convSample)
@@ -249,7 +249,7 @@ func (e *Exporter) fullRead(ctx context.Context, s *searcher, m *mapper, convSam
 			err := runRanged(ctx, s, ranged[intercom.Contact]{
 				what:  "searching contacts with a registration or last call value",
 				query: func(sp span) intercom.Query { return and(append(contactDays(sp, m.wsLoc), q)...) },
-				page:  e.client.SearchContactsPage,
+				page:  rep.client.SearchContactsPage,
 				cuts: func(sp span, parts int, page []intercom.Contact) []int64 {
 					return evenCuts(sp, parts, oldestDay(page, m.wsLoc, today), today, daySample)
 				},
@@ -311,7 +311,7 @@ func (e *Exporter) fullRead(ctx context.Context, s *searcher, m *mapper, convSam
 				pending = pending[len(chunk):]
 				fetches.Go(func() {
 					found := newContactSet()
-					if err := e.contactsByID(ctx, s, m, chunk, found); err != nil {
+					if err := rep.contactsByID(ctx, s, m, chunk, found); err != nil {
 						fail(err)
 						return
 					}
@@ -353,7 +353,7 @@ func contactMap(recs []contactRec) map[string]contactRec {
 // search compares dates by whole day there). Then the contacts that
 // changed sessions list and the store lacks, by id; then counts are
 // compared with Intercom's to find deletions (see reconcile).
-func (e *Exporter) incrementalRead(ctx context.Context, s *searcher, m *mapper, st *store, now time.Time, keepFrom int64, r *readResult) error {
+func (rep *Replica) incrementalRead(ctx context.Context, s *searcher, m *mapper, st *store, now time.Time, keepFrom int64, r *readResult) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	from := st.readAt.Add(-IncrementalOverlap).Unix()
@@ -378,7 +378,7 @@ func (e *Exporter) incrementalRead(ctx context.Context, s *searcher, m *mapper, 
 		err := runRanged(ctx, s, ranged[intercom.Conversation]{
 			what:  "searching conversations updated since the last read",
 			query: func(sp span) intercom.Query { return and(s.convRange(sp)...) },
-			page:  e.client.SearchConversationsPage,
+			page:  rep.client.SearchConversationsPage,
 			cuts: func(sp span, parts int, read []intercom.Conversation) []int64 {
 				s.learnBounds(ctx, read)
 				return evenCuts(sp, parts, earliest(read, from), nowUnix, nil)
@@ -393,7 +393,7 @@ func (e *Exporter) incrementalRead(ctx context.Context, s *searcher, m *mapper, 
 		err := runRanged(ctx, s, ranged[intercom.Contact]{
 			what:  "searching contacts updated since the last read",
 			query: func(sp span) intercom.Query { return and(contactDays(sp, m.wsLoc)...) },
-			page:  e.client.SearchContactsPage,
+			page:  rep.client.SearchContactsPage,
 			cuts: func(sp span, parts int, _ []intercom.Contact) []int64 {
 				return evenCuts(sp, parts, fromDay, today, nil)
 			},
@@ -409,13 +409,13 @@ func (e *Exporter) incrementalRead(ctx context.Context, s *searcher, m *mapper, 
 	}
 	r.searchTime = time.Since(t0)
 	t1 := time.Now()
-	if err := e.merge(ctx, s, m, st, convs.list, contacts, keepFrom); err != nil {
+	if err := rep.merge(ctx, s, m, st, convs.list, contacts, keepFrom); err != nil {
 		return err
 	}
 	r.byIDTime = time.Since(t1)
 	r.conversationsRead, r.contactsRead = convs.read, len(contacts.m)
 	t2 := time.Now()
-	removed, err := e.reconcile(ctx, s, m, st, keepFrom, nowUnix, today)
+	removed, err := rep.reconcile(ctx, s, m, st, keepFrom, nowUnix, today)
 	r.removed = removed
 	r.reconcileTime = time.Since(t2)
 	return err
@@ -423,7 +423,7 @@ func (e *Exporter) incrementalRead(ctx context.Context, s *searcher, m *mapper, 
 
 // merge reads the contacts that the sessions in convs list and neither
 // contacts nor the store has, then merges everything into st.
-func (e *Exporter) merge(ctx context.Context, s *searcher, m *mapper, st *store, convs []convRec, contacts *contactSet, keepFrom int64) error {
+func (rep *Replica) merge(ctx context.Context, s *searcher, m *mapper, st *store, convs []convRec, contacts *contactSet, keepFrom int64) error {
 	var missing []string
 	for i := range convs {
 		c := &convs[i]
@@ -436,7 +436,7 @@ func (e *Exporter) merge(ctx context.Context, s *searcher, m *mapper, st *store,
 			}
 		}
 	}
-	if err := e.contactsByID(ctx, s, m, missing, contacts); err != nil {
+	if err := rep.contactsByID(ctx, s, m, missing, contacts); err != nil {
 		return err
 	}
 	st.apply(convs, contacts.m, nil, keepFrom)
@@ -445,10 +445,10 @@ func (e *Exporter) merge(ctx context.Context, s *searcher, m *mapper, st *store,
 
 // contactsByID reads contacts by id into set; those not found are simply
 // absent (the sessions listing them show them as unread).
-func (e *Exporter) contactsByID(ctx context.Context, s *searcher, m *mapper, ids []string, set *contactSet) error {
+func (rep *Replica) contactsByID(ctx context.Context, s *searcher, m *mapper, ids []string, set *contactSet) error {
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
-	return byID(ctx, s, "searching contacts", ids, e.client.SearchContactsPage,
+	return byID(ctx, s, "searching contacts", ids, rep.client.SearchContactsPage,
 		func(page []intercom.Contact) { set.add(m.contacts(page)) })
 }
 
@@ -500,16 +500,6 @@ func (s *store) samples(loc *time.Location) (convs, days []int64) {
 	}
 	slices.Sort(days)
 	return convs, days
-}
-
-// timeAttributes are the time attributes whose unreadable values are
-// counted: the registration attributes and the last call, in that order.
-func (e *Exporter) timeAttributes() []string {
-	names := slices.Clone(e.cfg.RegistrationAttributes)
-	if !slices.Contains(names, e.cfg.LastCallAttribute) {
-		names = append(names, e.cfg.LastCallAttribute)
-	}
-	return names
 }
 
 // stampOf turns a time attribute into a Stamp in the organisation
