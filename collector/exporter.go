@@ -79,6 +79,9 @@ type Exporter struct {
 	started     time.Time
 	frozenMu    sync.RWMutex
 	frozen      map[engagement.Month]state.Frozen
+	// frozenHeld stops freezing from live data while frozen months may be
+	// in a state file set aside or not readable (guarded by frozenMu).
+	frozenHeld bool
 }
 
 // New builds an Exporter for cfg, with its Intercom client. It does not
