@@ -43,7 +43,8 @@ const FileName = "intercom_exporter.state"
 
 // Version is the format written; Load also reads version 1 (migrated).
 //
-// Version 2 is a gob encoding of File. Gob is the standard library's typed
+// Version 2 is a gob encoding of File (Data, already encoded, follows it
+// as it is). Gob is the standard library's typed
 // encoder: it writes every exported field of File and of the types in it
 // by name, so a field added to a saved type (a frozen billing record, say)
 // is saved and restored without code here, a field a file does not have is
@@ -141,7 +142,7 @@ var now = time.Now
 // flushed. dir is made mode 0700 (created if needed). On any error the
 // previous file, if any, is left as it was and the temporary file removed.
 func Save(dir string, f *File) (err error) {
-	payload, err := encode(f)
+	parts, err := encode(f)
 	if err != nil {
 		return fmt.Errorf("saving state: %w", err)
 	}
@@ -177,10 +178,16 @@ func Save(dir string, f *File) (err error) {
 	var hdr [headerLen]byte
 	copy(hdr[:8], magic[:])
 	binary.LittleEndian.PutUint32(hdr[8:], Version)
-	binary.LittleEndian.PutUint64(hdr[12:], uint64(len(payload)))
+	var n int
+	var crc uint32
+	for _, p := range parts {
+		n += len(p)
+		crc = crc32.Update(crc, castagnoli, p)
+	}
+	binary.LittleEndian.PutUint64(hdr[12:], uint64(n))
 	var sum [4]byte
-	binary.LittleEndian.PutUint32(sum[:], crc32Checksum(payload))
-	for _, b := range [][]byte{hdr[:], payload, sum[:]} {
+	binary.LittleEndian.PutUint32(sum[:], crc)
+	for _, b := range slices.Concat([][]byte{hdr[:]}, parts, [][]byte{sum[:]}) {
 		if _, err := w.Write(b); err != nil {
 			return err
 		}
@@ -210,20 +217,31 @@ func Save(dir string, f *File) (err error) {
 	return nil
 }
 
-// encode is the current version's payload: File in gob.
-func encode(f *File) ([]byte, error) {
+// encode is the current version's payload, in parts: the length of the
+// gob encoding of File without Data (uvarint), that encoding, and Data as
+// it is (no copy of the bulk on save or load).
+func encode(f *File) ([][]byte, error) {
+	g := *f
+	g.Data = nil
 	var buf bytes.Buffer
-	buf.Grow(len(f.Data) + 64<<10)
-	if err := gob.NewEncoder(&buf).Encode(f); err != nil {
+	if err := gob.NewEncoder(&buf).Encode(&g); err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	return [][]byte{binary.AppendUvarint(nil, uint64(buf.Len())), buf.Bytes(), f.Data}, nil
 }
 
 func decode(payload []byte) (*File, error) {
+	n, k := binary.Uvarint(payload)
+	if k <= 0 || n > uint64(len(payload)-k) {
+		return nil, errors.New("bad length of the typed part")
+	}
 	f := new(File)
-	if err := gob.NewDecoder(bytes.NewReader(payload)).Decode(f); err != nil {
+	if err := gob.NewDecoder(bytes.NewReader(payload[k : k+int(n)])).Decode(f); err != nil {
 		return nil, err
+	}
+	f.Data = nil
+	if data := payload[k+int(n):]; len(data) > 0 {
+		f.Data = data
 	}
 	return f, nil
 }
