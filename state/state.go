@@ -250,8 +250,9 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 func crc32Checksum(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
 
-// Load reads the state file in dir, migrating a version-1 file. It
-// returns an error wrapping:
+// Load reads the state file in dir, migrating a version-1 file (a copy of
+// which it keeps beside it, named ".version-1-<UTC time>", for a rollback).
+// It returns an error wrapping:
 //   - ErrNoState when there is none: start afresh;
 //   - ErrCorrupt (damaged: truncated, checksum, bad encoding) or
 //     ErrVersion (a version this exporter does not read), together with
@@ -274,7 +275,28 @@ func Load(dir string) (*File, error) {
 	if err != nil {
 		return nil, SetAside(dir, reason, fmt.Errorf("%s: %w", Path(dir), err))
 	}
+	if binary.LittleEndian.Uint32(b[8:]) == version1 {
+		// The next save replaces it with a file an exporter that writes
+		// version 1 cannot read: keep it for a rollback.
+		keepCopy(Path(dir)+".version-1-"+now().UTC().Format("20060102T150405Z"), b)
+	}
 	return f, nil
+}
+
+// keepCopy writes b to a new file at path (0600), never over one; a
+// failure only means there is no copy.
+func keepCopy(path string, b []byte) {
+	c, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return
+	}
+	_, err = c.Write(b)
+	if err == nil {
+		err = c.Sync()
+	}
+	if cerr := c.Close(); err != nil || cerr != nil {
+		_ = os.Remove(path)
+	}
 }
 
 // parse decodes a whole state file; on failure it says why (the reason

@@ -1,10 +1,12 @@
 package state
 
 import (
+	"bytes"
 	"encoding/binary"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -28,9 +30,22 @@ func TestLoad_MigratesAVersion1FileWithItsFrozenMonths(t *testing.T) {
 	if err := os.WriteFile(Path(dir), b, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	defer func() { now = time.Now }()
+	now = func() time.Time { return time.Date(2026, 12, 2, 1, 2, 3, 0, time.UTC) }
 	f, err := Load(dir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// A copy of the version-1 file is kept for a rollback, as it was.
+	backup := Path(dir) + ".version-1-20261202T010203Z"
+	if kept, err := os.ReadFile(backup); err != nil || !bytes.Equal(kept, b) {
+		t.Errorf("copy of the version-1 file: %v, same bytes %v", err, bytes.Equal(kept, b))
+	}
+	if st, err := os.Stat(backup); err == nil && st.Mode().Perm() != 0o600 {
+		t.Errorf("copy mode %v, want 0600", st.Mode().Perm())
+	}
+	if aside, _ := SetAsideFiles(dir); len(aside) != 0 {
+		t.Errorf("the copy counts as set aside: %v", aside)
 	}
 
 	utc := func(y int, m time.Month, d, h int) time.Time { return time.Date(y, m, d, h, 0, 0, 0, time.UTC) }
@@ -103,7 +118,8 @@ func TestLoad_MigratesAVersion1FileWithItsFrozenMonths(t *testing.T) {
 	if !reflect.DeepEqual(again, f) {
 		t.Errorf("after a save in version %d:\n got %+v\nwant %+v", Version, again, f)
 	}
-	if left, _ := filepath.Glob(filepath.Join(dir, "*")); len(left) != 1 {
+	// Loading version 2 made no copy.
+	if left, _ := filepath.Glob(filepath.Join(dir, "*")); !slices.Equal(left, []string{Path(dir), backup}) {
 		t.Errorf("files in the folder: %v", left)
 	}
 }
