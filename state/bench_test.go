@@ -98,7 +98,7 @@ func BenchmarkFileAtScale(b *testing.B) {
 	v1 = append(v1, payload...)
 	v1 = binary.LittleEndian.AppendUint32(v1, crc32Checksum(payload))
 	// Wall and CPU time (user and system, all threads: GC included) of
-	// each step; CPU time is the steadier figure on a shared machine.
+	// each step; CPU time is the steadier figure when other work runs.
 	var wall, cpu [5]time.Duration
 	step := func(i int, fn func()) {
 		runtime.GC() // the garbage of the step before is not this one's
