@@ -34,6 +34,7 @@ import (
 	"github.com/coaching/intercom_exporter/intercom"
 	"github.com/coaching/intercom_exporter/intercom/intercomtest"
 	"github.com/coaching/intercom_exporter/replica"
+	"github.com/coaching/intercom_exporter/state"
 	"github.com/coaching/intercom_exporter/web"
 )
 
@@ -274,6 +275,7 @@ func build(cfg *config.Config, ic intercomSettings, logger *slog.Logger) (*daemo
 		StateDir:          cfg.StateDir,
 		Identity:          ic.apiBase,
 		APIHost:           apiHost(ic.apiBase),
+		TokenFingerprint:  state.TokenFingerprint(ic.token),
 		Demo:              cfg.Demo,
 	}, daemon.Parts{Replica: rep, Collector: col, Runner: runner, Attributes: client, Logger: logger})
 	return exp, col, nil

@@ -44,6 +44,9 @@ type Settings struct {
 	// StateDir is where state is saved ("" for none); Identity names the
 	// workspace it belongs to (state of another one is not used).
 	StateDir, Identity string
+	// TokenFingerprint identifies the access token in saved state without
+	// holding it (state.TokenFingerprint).
+	TokenFingerprint string
 	// APIHost is the host of the API base, which names the workspace's
 	// region for links to Intercom (only the host: a proxy's base URL may
 	// carry credentials).
@@ -107,6 +110,9 @@ type Exporter struct {
 	restoreOnce sync.Once
 	frozenMu    sync.RWMutex
 	frozen      map[engagement.Month]state.Frozen
+	// frozenHeld stops freezing from live data while frozen months may be
+	// in a state file set aside or not readable (guarded by frozenMu).
+	frozenHeld bool
 }
 
 // New is an Exporter driving p. It does not call Intercom: Run (or
@@ -119,7 +125,7 @@ func New(set Settings, p Parts) *Exporter {
 		p.Now = time.Now
 	}
 	if set.Demo {
-		set.Identity = "demo:" + strconv.FormatInt(time.Now().UnixNano(), 10)
+		set.Identity = demoIdentity + strconv.FormatInt(time.Now().UnixNano(), 10)
 	}
 	e := &Exporter{
 		set:    set,

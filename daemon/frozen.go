@@ -38,6 +38,9 @@ func (e *Exporter) freeze(m *engagement.Model) bool {
 	prev := engagement.MonthOf(m.Today).Prev()
 	e.frozenMu.Lock()
 	defer e.frozenMu.Unlock()
+	if e.frozenHeld {
+		return false // the frozen months are in a file set aside (docs/state.md)
+	}
 	from := prev
 	var latest engagement.Month
 	for mo := range e.frozen {

@@ -2,6 +2,8 @@ package daemon_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/coaching/intercom_exporter/engagement"
 	"github.com/coaching/intercom_exporter/intercom/intercomtest"
+	"github.com/coaching/intercom_exporter/state"
 )
 
 var february = engagement.Month{Year: 2026, Month: time.February}
@@ -137,4 +140,117 @@ func TestFrozenBilling_CatchesUpMonthsSinceTheLastFrozenOne(t *testing.T) {
 		assert.True(t, ok, "%s frozen", mo)
 		assert.Equal(t, clk.Now(), at)
 	}
+}
+
+// freezeFebruary runs an exporter on dir until February is frozen
+// (2026-03-06) and saved; it returns the clock.
+func freezeFebruary(t *testing.T, e env) *clock {
+	t.Helper()
+	clk := &clock{t: time.Date(2026, 3, 6, 0, 0, 0, 0, time.UTC)}
+	exp := newExporter(t, e, clk.Now, nil)
+	require.NoError(t, exp.Refresh(context.Background()))
+	_, _, ok := exp.FrozenBilling(february)
+	require.True(t, ok)
+	exp.FlushState()
+	return clk
+}
+
+// A state file that cannot be used is moved aside, never overwritten, and
+// logged as an error; no billing month is frozen from live data while it
+// is there, even across restarts; once the operator puts it back, its
+// frozen months are served again.
+func TestFrozenBilling_NotFrozenAgainFromLiveDataWhileAStateFileIsSetAside(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		spoil  func(t *testing.T, dir string, e env)
+		reason string
+	}{
+		{"damaged", func(t *testing.T, dir string, _ env) {
+			b, err := os.ReadFile(state.Path(dir))
+			require.NoError(t, err)
+			b[len(b)/2] ^= 0xff
+			require.NoError(t, os.WriteFile(state.Path(dir), b, 0o600))
+		}, "corrupt"},
+		{"other workspace", func(t *testing.T, _ string, e env) {
+			e["INTERCOM_API_BASE"] = e["INTERCOM_API_BASE"] + "/"
+		}, "other-workspace"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startFake(t, smallWorkspace(), intercomtest.Options{})
+			e := newEnv(srv)
+			dir := t.TempDir()
+			e["STATE_DIR"] = dir
+			clk := freezeFebruary(t, e)
+			tc.spoil(t, dir, e)
+			before, err := os.ReadFile(state.Path(dir))
+			require.NoError(t, err)
+
+			var logs syncBuffer
+			exp := newExporter(t, e, clk.Now, &logs)
+			exp.Restore()
+			aside, err := state.SetAsideFiles(dir)
+			require.NoError(t, err)
+			require.Len(t, aside, 1)
+			assert.Contains(t, aside[0], state.FileName+"."+tc.reason+"-")
+			assert.Contains(t, logs.String(), "level=ERROR msg=\"saved state cannot be used and was moved aside")
+			assert.Contains(t, logs.String(), "level=ERROR msg=\"state files set aside hold frozen billing months")
+
+			// February is due and computable, but not frozen from live data.
+			clk.Add(time.Hour)
+			require.NoError(t, exp.Refresh(context.Background()))
+			_, _, ok := exp.FrozenBilling(february)
+			assert.False(t, ok, "February frozen again from live data")
+			exp.FlushState()
+			moved, err := os.ReadFile(aside[0])
+			require.NoError(t, err)
+			assert.Equal(t, before, moved, "the moved-aside file is as it was")
+
+			// Still held after a restart with the new file.
+			again := newExporter(t, e, clk.Now, nil)
+			again.Restore()
+			require.NoError(t, again.Refresh(context.Background()))
+			_, _, ok = again.FrozenBilling(february)
+			assert.False(t, ok, "February frozen again after a restart")
+			again.FlushState()
+
+			if tc.name == "other workspace" {
+				// The operator puts the file back (and the right API base).
+				e["INTERCOM_API_BASE"] = strings.TrimSuffix(e["INTERCOM_API_BASE"], "/")
+				require.NoError(t, os.Rename(aside[0], state.Path(dir)))
+				back := newExporter(t, e, clk.Now, nil)
+				back.Restore()
+				recs, at, ok := back.FrozenBilling(february)
+				require.True(t, ok)
+				assert.Equal(t, februaryCohort, recs)
+				assert.Equal(t, time.Date(2026, 3, 6, 0, 0, 0, 0, time.UTC), at.UTC())
+			}
+		})
+	}
+}
+
+// A state file that cannot even be read stays where it is: nothing is
+// saved over it and no month is frozen.
+func TestFrozenBilling_AStateFileThatCannotBeReadIsNeitherOverwrittenNorRefrozen(t *testing.T) {
+	srv := startFake(t, smallWorkspace(), intercomtest.Options{})
+	e := newEnv(srv)
+	dir := t.TempDir()
+	e["STATE_DIR"] = dir
+	// Not a file: reading it fails.
+	require.NoError(t, os.Mkdir(state.Path(dir), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(state.Path(dir), "keep"), []byte("x"), 0o600))
+
+	var logs syncBuffer
+	exp := newExporter(t, e, func() time.Time { return time.Date(2026, 3, 6, 0, 0, 0, 0, time.UTC) }, &logs)
+	exp.Restore()
+	assert.Contains(t, logs.String(), "level=ERROR msg=\"saved state cannot be used and is left in place")
+	require.NoError(t, exp.Refresh(context.Background()))
+	_, _, ok := exp.FrozenBilling(february)
+	assert.False(t, ok)
+	exp.FlushState()
+	st, err := os.Stat(state.Path(dir))
+	require.NoError(t, err)
+	assert.True(t, st.IsDir(), "left in place")
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Len(t, entries, 1, "no other file written")
 }

@@ -2,7 +2,9 @@ package daemon
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,10 +17,12 @@ import (
 // Intercom: the sync's overlay of written values, the frozen billing
 // months and the data of the last refresh, from which the last reports are
 // published at once (ready, with intercom_up 0 until a refresh succeeds);
-// the next refresh then reads only what changed. A missing, old-format or
-// damaged file, or data saved with other settings, is logged and the
-// first refresh reads Intercom in full. Run calls it; it does nothing
-// without STATE_DIR.
+// the next refresh then reads only what changed. With no file, or data
+// saved with other settings, the first refresh reads Intercom in full. A
+// file that cannot be used (damaged, a newer format, another workspace) is
+// moved aside, never overwritten, and logged as an error; while a file is
+// set aside no billing month is frozen from live data (docs/state.md).
+// Run calls it; it does nothing without STATE_DIR.
 func (e *Exporter) Restore() {
 	if e.set.StateDir == "" {
 		return
@@ -31,20 +35,9 @@ func (e *Exporter) restore() {
 	defer e.refreshMu.Unlock()
 	t0 := time.Now()
 	dir := e.set.StateDir
-	f, err := state.Load(dir)
-	switch {
-	case errors.Is(err, state.ErrNoState):
-		e.log.Info("no saved state yet: the first refresh reads Intercom in full", "state_dir", dir)
-		return
-	case err != nil:
-		e.log.Warn("saved state cannot be used: the first refresh reads Intercom in full", "err", err)
-		return
-	case f.Identity != e.set.Identity && e.set.Demo:
-		e.log.Info("demo: the workspace is generated afresh at every start, so saved state is not used", "state_dir", dir)
-		return
-	case f.Identity != e.set.Identity:
-		e.log.Warn("saved state belongs to another Intercom workspace (INTERCOM_API_BASE): not used; the first refresh reads Intercom in full",
-			"state_dir", dir)
+	f := e.load(dir)
+	e.holdFreezingIfSetAside(dir)
+	if f == nil {
 		return
 	}
 	e.runner.RestoreWritten(f.Written)
@@ -55,6 +48,7 @@ func (e *Exporter) restore() {
 	e.frozenMu.Unlock()
 	e.saver.set(func(sf *state.File) {
 		sf.Written, sf.Frozen = f.Written, f.Frozen
+		sf.WorkspaceID, sf.TokenFingerprint = f.WorkspaceID, f.TokenFingerprint
 	})
 	if f.Data == nil {
 		e.log.Info("saved state restored (no report data in it)", "frozen_months", len(f.Frozen), "written_overlay", len(f.Written))
@@ -87,6 +81,58 @@ func (e *Exporter) restore() {
 		"load", loaded.Round(time.Millisecond), "total", time.Since(t0).Round(time.Millisecond))
 }
 
+// demoIdentity starts the identity of a demo workspace.
+const demoIdentity = "demo:"
+
+// load reads the state file; nil when there is none or it cannot be used
+// (logged).
+func (e *Exporter) load(dir string) *state.File {
+	f, err := state.Load(dir)
+	if err == nil && f.Identity != e.set.Identity {
+		if e.set.Demo && strings.HasPrefix(f.Identity, demoIdentity) {
+			e.log.Info("demo: the workspace is generated afresh at every start, so saved state is not used", "state_dir", dir)
+			return nil
+		}
+		err = state.SetAside(dir, state.ReasonOtherWorkspace,
+			fmt.Errorf("%w (INTERCOM_API_BASE differs from the one it was saved with)", state.ErrOtherWorkspace))
+	}
+	switch {
+	case err == nil:
+		return f
+	case errors.Is(err, state.ErrNoState):
+		e.log.Info("no saved state yet: the first refresh reads Intercom in full", "state_dir", dir)
+	case errors.Is(err, state.ErrSetAside):
+		e.log.Error("saved state cannot be used and was moved aside, nothing overwritten: the first refresh reads Intercom in full", "err", err)
+	default:
+		// Still in place: saving would overwrite it.
+		e.saver.stop()
+		e.frozenMu.Lock()
+		e.frozenHeld = true
+		e.frozenMu.Unlock()
+		e.log.Error("saved state cannot be used and is left in place: the first refresh reads Intercom in full; "+
+			"nothing is saved and no billing month is frozen until it is dealt with (docs/state.md)", "err", err)
+	}
+	return nil
+}
+
+// holdFreezingIfSetAside stops freezing billing months from live data while
+// a state file set aside is in dir: the frozen months are in it.
+func (e *Exporter) holdFreezingIfSetAside(dir string) {
+	aside, err := state.SetAsideFiles(dir)
+	if err == nil && len(aside) == 0 {
+		return
+	}
+	e.frozenMu.Lock()
+	e.frozenHeld = true
+	e.frozenMu.Unlock()
+	if err != nil {
+		e.log.Error("cannot list the state folder: no billing month is frozen until this restart succeeds", "err", err)
+		return
+	}
+	e.log.Error("state files set aside hold frozen billing months: no month is frozen from live data until an operator "+
+		"puts them back or moves them out of STATE_DIR (docs/state.md)", "files", strings.Join(aside, ", "))
+}
+
 // saveData saves the replica after a successful refresh that ended at end
 // (its encoding now, the write in the background). The caller holds
 // refreshMu.
@@ -97,8 +143,12 @@ func (e *Exporter) saveData(end time.Time) {
 	t0 := time.Now()
 	blob := e.rep.Encode(end)
 	written, frozen := e.runner.Written(), e.frozenList()
+	e.mu.Lock()
+	workspaceID := e.status.WorkspaceID
+	e.mu.Unlock()
 	e.saver.update(func(f *state.File) {
 		f.Data, f.Written, f.Frozen = blob, written, frozen
+		f.WorkspaceID, f.TokenFingerprint = workspaceID, e.set.TokenFingerprint
 	})
 	e.log.Debug("state encoded", "bytes", len(blob), "took", time.Since(t0).Round(time.Millisecond))
 }
@@ -129,6 +179,7 @@ type saver struct {
 	file    state.File
 	dirty   bool
 	running bool
+	stopped bool // a state file that must not be overwritten is in place
 }
 
 func newSaver(dir, identity string, log *slog.Logger) *saver {
@@ -156,7 +207,7 @@ func (s *saver) update(fn func(*state.File)) {
 	defer s.mu.Unlock()
 	fn(&s.file)
 	s.dirty = true
-	if !s.running {
+	if !s.running && !s.stopped {
 		s.running = true
 		go s.loop()
 	}
@@ -165,7 +216,7 @@ func (s *saver) update(fn func(*state.File)) {
 func (s *saver) loop() {
 	for {
 		s.mu.Lock()
-		if !s.dirty {
+		if !s.dirty || s.stopped {
 			s.running = false
 			s.idle.Broadcast()
 			s.mu.Unlock()
@@ -194,4 +245,14 @@ func (s *saver) flush() {
 		s.idle.Wait()
 	}
 	s.mu.Unlock()
+}
+
+// stop ends saving for good.
+func (s *saver) stop() {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopped = true
 }

@@ -117,10 +117,10 @@ func TestRestart_UnusableStateMeansAFullReadAndAWarning(t *testing.T) {
 			require.NoError(t, err)
 			require.NoError(t, os.WriteFile(state.Path(dir), b[:len(b)/3], 0o600))
 		}, "saved state cannot be used"},
-		{"old format version", func(t *testing.T, dir string, _ env) {
+		{"newer format version", func(t *testing.T, dir string, _ env) {
 			b, err := os.ReadFile(state.Path(dir))
 			require.NoError(t, err)
-			binary.LittleEndian.PutUint32(b[8:], state.Version-1)
+			binary.LittleEndian.PutUint32(b[8:], state.Version+1)
 			require.NoError(t, os.WriteFile(state.Path(dir), b, 0o600))
 		}, "has another format version"},
 		{"not a state file", func(t *testing.T, dir string, _ env) {

@@ -1,26 +1,37 @@
 // Package state keeps what the exporter needs across restarts in one file
-// in STATE_DIR: the data the reports are built from (so that a restart
-// serves the last reports at once and reads Intercom incrementally), the
-// engagement sync's overlay of written values, and the frozen billing
-// months (docs/reports.md).
+// in STATE_DIR: the frozen billing months (docs/reports.md), the
+// engagement sync's overlay of written values, and the data the reports
+// are built from (so that a restart serves the last reports at once and
+// reads Intercom incrementally). docs/state.md describes the file for
+// operators.
 //
 // The file is versioned and checksummed, written atomically (a temporary
 // file in the same folder, fsync, rename, fsync of the folder) with mode
-// 0600 in a 0700 folder, so a reader never sees a partial file. A missing,
-// old-format or damaged file is reported as such (ErrNoState, ErrVersion,
-// ErrCorrupt): the caller reads Intercom in full and carries on.
+// 0600 in a 0700 folder, so a reader never sees a partial file.
+//
+// Frozen months are money: a file is never overwritten because it cannot
+// be read. Load migrates a file of an older version; a damaged file or one
+// of a newer version is moved aside under a name that says why
+// (SetAsideError), and a file of another workspace is moved aside by the
+// caller (SetAside). While a moved-aside file is in the folder
+// (SetAsideFiles) the caller must not freeze months from live data: the
+// frozen ones are in that file.
 package state
 
 import (
 	"bufio"
+	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/gob"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io/fs"
-	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"time"
 
@@ -30,31 +41,57 @@ import (
 // FileName is the state file's name in STATE_DIR.
 const FileName = "intercom_exporter.state"
 
-// Version is the format written. A file of another version is not read
-// (ErrVersion): the exporter reads Intercom in full and writes this one.
-const Version = 1
+// Version is the format written; Load also reads version 1 (migrated).
+//
+// Version 2 is a gob encoding of File (Data, already encoded, follows it
+// as it is). Gob is the standard library's typed
+// encoder: it writes every exported field of File and of the types in it
+// by name, so a field added to a saved type (a frozen billing record, say)
+// is saved and restored without code here, a field a file does not have is
+// left zero, and a field a reader does not know is skipped. Later changes
+// are therefore additions that keep this version. A change that cannot be
+// an addition (renaming a field, changing its type or meaning) must bump
+// Version and keep a reader for this one, as for version 1 (v1.go). The
+// bulky report data keeps its compact encoding (Data, snapshot.go), which
+// restarts at scale need; a test fails when a field of it is not restored.
+const Version = 2
 
-// magic starts every state file.
+// magic starts every state file, of any version.
 var magic = [8]byte{'I', 'X', 'S', 'T', 'A', 'T', 'E', 0}
 
 // headerLen is magic, version (uint32) and payload length (uint64); the
-// payload is followed by its CRC-32C (uint32).
+// payload is followed by its CRC-32C (uint32). Every version has it.
 const headerLen = 8 + 4 + 8
 
-// Errors Load returns (wrapped; test with errors.Is).
+// Errors Load and SetAside return (wrapped; test with errors.Is).
 var (
+	// ErrNoState: there is no state file; starting afresh is right.
 	ErrNoState = errors.New("no saved state")
+	// ErrVersion: the file has a format version this exporter cannot read
+	// (written by a newer one).
 	ErrVersion = errors.New("saved state has another format version")
+	// ErrCorrupt: the file is damaged or not a state file.
 	ErrCorrupt = errors.New("saved state is damaged")
+	// ErrOtherWorkspace: the file belongs to another Intercom workspace.
+	ErrOtherWorkspace = errors.New("saved state belongs to another Intercom workspace")
+	// ErrSetAside: the file could not be used and was moved aside
+	// (SetAsideError says where); nothing was lost.
+	ErrSetAside = errors.New("saved state was moved aside")
 )
 
-// File is the whole saved state.
+// File is the whole saved state. Every field is saved (a test checks it).
 type File struct {
 	// SavedAt is when the file was written.
 	SavedAt time.Time
-	// Identity names the workspace the state belongs to (the API base
-	// URL): state of another workspace is not used.
+	// Identity names the workspace the state belongs to by API base URL
+	// (INTERCOM_API_BASE): state of another workspace is not used.
 	Identity string
+	// WorkspaceID is the Intercom workspace (app) id that GET /me returned
+	// when the data was read, "" when not known (a migrated file).
+	WorkspaceID string
+	// TokenFingerprint identifies the access token the state was read
+	// with (TokenFingerprint; never the token itself), "" when not known.
+	TokenFingerprint string
 	// Data is an encoded Snapshot (EncodeSnapshot), nil when none. It is
 	// kept encoded so that saving after a sync run does not encode the
 	// data again.
@@ -73,6 +110,20 @@ type Frozen struct {
 	Records  []engagement.BillingRecord
 }
 
+// tokenFingerprintPrefix is hashed before the token, so that the
+// fingerprint is of this use only, and starts the fingerprint, so that it
+// is recognisable (and never mistaken for a token).
+const tokenFingerprintPrefix = "intercom_exporter-token-v1:"
+
+// TokenFingerprint identifies an access token without revealing it: the
+// first 8 bytes of SHA-256("intercom_exporter-token-v1:" + token), in
+// hexadecimal, after "sha256:". Equal tokens give equal fingerprints;
+// the token cannot be recovered from it.
+func TokenFingerprint(token string) string {
+	sum := sha256.Sum256([]byte(tokenFingerprintPrefix + token))
+	return "sha256:" + hex.EncodeToString(sum[:8])
+}
+
 // Path is the state file's path in dir.
 func Path(dir string) string { return filepath.Join(dir, FileName) }
 
@@ -83,11 +134,18 @@ const tmpPrefix = "." + FileName + ".tmp-"
 // file before it is renamed; an error stops the save there.
 var beforeRename func(tmp string) error
 
+// now is the clock of the moved-aside files' names (tests change it).
+var now = time.Now
+
 // Save writes f to dir atomically: a temporary file (mode 0600) in dir,
 // written, flushed to disk, then renamed over the state file, and dir
 // flushed. dir is made mode 0700 (created if needed). On any error the
 // previous file, if any, is left as it was and the temporary file removed.
 func Save(dir string, f *File) (err error) {
+	parts, err := encode(f)
+	if err != nil {
+		return fmt.Errorf("saving state: %w", err)
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("saving state: %w", err)
 	}
@@ -116,15 +174,20 @@ func Save(dir string, f *File) (err error) {
 	if err := tmp.Chmod(0o600); err != nil {
 		return err
 	}
-	payload := encodeFile(f)
 	w := bufio.NewWriterSize(tmp, 1<<20)
 	var hdr [headerLen]byte
 	copy(hdr[:8], magic[:])
 	binary.LittleEndian.PutUint32(hdr[8:], Version)
-	binary.LittleEndian.PutUint64(hdr[12:], uint64(len(payload)))
+	var n int
+	var crc uint32
+	for _, p := range parts {
+		n += len(p)
+		crc = crc32.Update(crc, castagnoli, p)
+	}
+	binary.LittleEndian.PutUint64(hdr[12:], uint64(n))
 	var sum [4]byte
-	binary.LittleEndian.PutUint32(sum[:], crc32Checksum(payload))
-	for _, b := range [][]byte{hdr[:], payload, sum[:]} {
+	binary.LittleEndian.PutUint32(sum[:], crc)
+	for _, b := range slices.Concat([][]byte{hdr[:]}, parts, [][]byte{sum[:]}) {
 		if _, err := w.Write(b); err != nil {
 			return err
 		}
@@ -154,14 +217,52 @@ func Save(dir string, f *File) (err error) {
 	return nil
 }
 
+// encode is the current version's payload, in parts: the length of the
+// gob encoding of File without Data (uvarint), that encoding, and Data as
+// it is (no copy of the bulk on save or load).
+func encode(f *File) ([][]byte, error) {
+	g := *f
+	g.Data = nil
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(&g); err != nil {
+		return nil, err
+	}
+	return [][]byte{binary.AppendUvarint(nil, uint64(buf.Len())), buf.Bytes(), f.Data}, nil
+}
+
+func decode(payload []byte) (*File, error) {
+	n, k := binary.Uvarint(payload)
+	if k <= 0 || n > uint64(len(payload)-k) {
+		return nil, errors.New("bad length of the typed part")
+	}
+	f := new(File)
+	if err := gob.NewDecoder(bytes.NewReader(payload[k : k+int(n)])).Decode(f); err != nil {
+		return nil, err
+	}
+	f.Data = nil
+	if data := payload[k+int(n):]; len(data) > 0 {
+		f.Data = data
+	}
+	return f, nil
+}
+
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 func crc32Checksum(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
 
-// Load reads the state file in dir. It returns an error wrapping
-// ErrNoState when there is none, ErrVersion when it has another format
-// version, and ErrCorrupt when it is damaged (truncated, checksum, bad
-// encoding).
+// Load reads the state file in dir, migrating a version-1 file (a copy of
+// which it keeps beside it, named ".version-1-<UTC time>", for a rollback).
+// It returns an error wrapping:
+//   - ErrNoState when there is none: start afresh;
+//   - ErrCorrupt (damaged: truncated, checksum, bad encoding) or
+//     ErrVersion (a version this exporter does not read), together with
+//     ErrSetAside, once the file has been moved aside (a *SetAsideError
+//     says where): the caller starts without it and must not freeze months
+//     from live data (docs/state.md);
+//   - anything else (a file it may not read, or one that could not be
+//     moved aside; ErrCorrupt or ErrVersion then, without ErrSetAside):
+//     the file is still in place, and the caller must neither freeze
+//     months nor save over it.
 func Load(dir string) (*File, error) {
 	b, err := os.ReadFile(Path(dir))
 	switch {
@@ -170,225 +271,137 @@ func Load(dir string) (*File, error) {
 	case err != nil:
 		return nil, fmt.Errorf("reading state: %w", err)
 	}
-	if len(b) < headerLen+4 || [8]byte(b[:8]) != magic {
-		return nil, fmt.Errorf("%w: %s is not a state file of this exporter", ErrCorrupt, Path(dir))
+	f, reason, err := parse(b)
+	if err != nil {
+		return nil, SetAside(dir, reason, fmt.Errorf("%s: %w", Path(dir), err))
 	}
-	if v := binary.LittleEndian.Uint32(b[8:]); v != Version {
-		return nil, fmt.Errorf("%w: %s is version %d, this exporter reads version %d", ErrVersion, Path(dir), v, Version)
+	if binary.LittleEndian.Uint32(b[8:]) == version1 {
+		// The next save replaces it with a file an exporter that writes
+		// version 1 cannot read: keep it for a rollback.
+		keepCopy(Path(dir)+".version-1-"+now().UTC().Format("20060102T150405Z"), b)
+	}
+	return f, nil
+}
+
+// keepCopy writes b to a new file at path (0600), never over one; a
+// failure only means there is no copy.
+func keepCopy(path string, b []byte) {
+	c, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return
+	}
+	_, err = c.Write(b)
+	if err == nil {
+		err = c.Sync()
+	}
+	if cerr := c.Close(); err != nil || cerr != nil {
+		_ = os.Remove(path)
+	}
+}
+
+// parse decodes a whole state file; on failure it says why (the reason
+// for moving it aside) with an error wrapping ErrCorrupt or ErrVersion.
+func parse(b []byte) (*File, Reason, error) {
+	if len(b) < headerLen+4 || [8]byte(b[:8]) != magic {
+		return nil, ReasonCorrupt, fmt.Errorf("%w: not a state file of this exporter", ErrCorrupt)
+	}
+	v := binary.LittleEndian.Uint32(b[8:])
+	if v != version1 && v != Version {
+		return nil, ReasonUnsupportedVersion, fmt.Errorf("%w: version %d, this exporter reads versions %d and %d", ErrVersion, v, version1, Version)
 	}
 	n := binary.LittleEndian.Uint64(b[12:])
 	if n != uint64(len(b)-headerLen-4) {
-		return nil, fmt.Errorf("%w: %s is %d bytes, its header says %d (cut short?)", ErrCorrupt, Path(dir), len(b), n+headerLen+4)
+		return nil, ReasonCorrupt, fmt.Errorf("%w: %d bytes, its header says %d (cut short?)", ErrCorrupt, len(b), n+headerLen+4)
 	}
 	payload := b[headerLen : headerLen+int(n)]
 	if crc32Checksum(payload) != binary.LittleEndian.Uint32(b[headerLen+int(n):]) {
-		return nil, fmt.Errorf("%w: %s fails its checksum", ErrCorrupt, Path(dir))
+		return nil, ReasonCorrupt, fmt.Errorf("%w: fails its checksum", ErrCorrupt)
 	}
-	f, err := decodeFile(payload)
+	var f *File
+	var err error
+	if v == version1 {
+		f, err = decodeV1(payload)
+	} else {
+		f, err = decode(payload)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, Path(dir), err)
+		return nil, ReasonCorrupt, fmt.Errorf("%w: version %d: %v", ErrCorrupt, v, err)
 	}
-	return f, nil
+	return f, "", nil
 }
 
-func encodeFile(f *File) []byte {
-	var w writer
-	w.buf = make([]byte, 0, len(f.Data)+64<<10)
-	w.time(f.SavedAt)
-	w.str(f.Identity)
-	w.bytes(f.Data)
-	w.uvarint(uint64(len(f.Written)))
-	for _, id := range sortedKeys(f.Written) {
-		x := f.Written[id]
-		w.str(id)
-		w.varint(x.LastCall)
-		w.str(x.Status)
-		w.varint(x.UpdatedAt)
+// Reason says why a state file was moved aside; it is part of the moved
+// file's name.
+type Reason string
+
+// The reasons for moving a state file aside.
+const (
+	ReasonCorrupt            Reason = "corrupt"
+	ReasonUnsupportedVersion Reason = "unsupported-version"
+	ReasonOtherWorkspace     Reason = "other-workspace"
+)
+
+// SetAsideError is a state file that could not be used and was moved
+// aside: Path is where it is now, Err why. It wraps ErrSetAside and Err.
+type SetAsideError struct {
+	Reason Reason
+	Path   string
+	Err    error
+}
+
+func (e *SetAsideError) Error() string {
+	return fmt.Sprintf("%v; moved aside to %s, nothing overwritten", e.Err, e.Path)
+}
+
+func (e *SetAsideError) Unwrap() []error { return []error{ErrSetAside, e.Err} }
+
+// SetAside moves the state file in dir aside, to its name followed by
+// ".<reason>-<UTC time>" (a "-2", "-3"… after it if that name is taken),
+// and returns a *SetAsideError wrapping cause. If the file cannot be moved
+// it returns an error wrapping cause but not ErrSetAside: the file is then
+// still in place and must not be saved over.
+func SetAside(dir string, reason Reason, cause error) error {
+	base := Path(dir) + "." + string(reason) + "-" + now().UTC().Format("20060102T150405Z")
+	to := base
+	for i := 2; ; i++ {
+		if _, err := os.Lstat(to); errors.Is(err, fs.ErrNotExist) {
+			break
+		} else if err != nil {
+			return fmt.Errorf("%w; moving it aside failed: %v", cause, err)
+		}
+		to = fmt.Sprintf("%s-%d", base, i)
 	}
-	w.uvarint(uint64(len(f.Frozen)))
-	for _, fr := range f.Frozen {
-		w.varint(int64(fr.Month.Year))
-		w.uvarint(uint64(fr.Month.Month))
-		w.time(fr.FrozenAt)
-		w.uvarint(uint64(len(fr.Records)))
-		for i := range fr.Records {
-			r := &fr.Records[i]
-			w.str(r.ContactID)
-			w.str(r.Name)
-			w.str(r.Email)
-			w.str(r.Employer)
-			w.str(r.ExternalID)
-			w.varint(int64(r.Registration))
-			w.varint(int64(r.LastCall))
-			w.flags(r.HasLastCall, r.New, r.Engaged)
-			w.str(r.Qualifying)
+	if err := os.Rename(Path(dir), to); err != nil {
+		return fmt.Errorf("%w; moving it aside failed: %v", cause, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	return &SetAsideError{Reason: reason, Path: to, Err: cause}
+}
+
+// asideName matches the names SetAside gives.
+var asideName = regexp.MustCompile(`^` + regexp.QuoteMeta(FileName) + `\.(corrupt|unsupported-version|other-workspace)-\d{8}T\d{6}Z(-\d+)?$`)
+
+// SetAsideFiles lists the moved-aside state files in dir, by name. While
+// there is one, the frozen billing months it holds are not in the state
+// file: the caller must not freeze months from live data until an operator
+// has dealt with it (docs/state.md).
+func SetAsideFiles(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", dir, err)
+	}
+	var out []string
+	for _, e := range entries {
+		if asideName.MatchString(e.Name()) {
+			out = append(out, filepath.Join(dir, e.Name()))
 		}
 	}
-	return w.buf
-}
-
-func decodeFile(b []byte) (*File, error) {
-	r := reader{buf: b}
-	f := &File{SavedAt: r.time(), Identity: r.str()}
-	if data := r.bytes(); len(data) > 0 {
-		f.Data = data
-	}
-	n := r.count(4)
-	f.Written = make(map[string]engagement.Written, n)
-	for range n {
-		id := r.str()
-		f.Written[id] = engagement.Written{LastCall: r.varint(), Status: r.str(), UpdatedAt: r.varint()}
-	}
-	n = r.count(16)
-	for range n {
-		fr := Frozen{Month: engagement.Month{Year: int(r.varint()), Month: time.Month(r.uvarint())}, FrozenAt: r.time()}
-		k := r.count(8)
-		fr.Records = make([]engagement.BillingRecord, k)
-		for i := range fr.Records {
-			rec := &fr.Records[i]
-			rec.ContactID, rec.Name, rec.Email, rec.Employer, rec.ExternalID = r.str(), r.str(), r.str(), r.str(), r.str()
-			rec.Registration, rec.LastCall = engagement.Day(r.varint()), engagement.Day(r.varint())
-			fl := r.byte()
-			rec.HasLastCall, rec.New, rec.Engaged = fl&1 != 0, fl&2 != 0, fl&4 != 0
-			rec.Qualifying = r.str()
-		}
-		f.Frozen = append(f.Frozen, fr)
-	}
-	if r.err == nil && len(r.buf) != r.off {
-		r.fail("%d bytes left over", len(r.buf)-r.off)
-	}
-	if r.err != nil {
-		return nil, r.err
-	}
-	return f, nil
-}
-
-// ---- encoding primitives ----
-
-type writer struct{ buf []byte }
-
-func (w *writer) uvarint(v uint64) { w.buf = binary.AppendUvarint(w.buf, v) }
-func (w *writer) varint(v int64)   { w.buf = binary.AppendVarint(w.buf, v) }
-func (w *writer) byte(b byte)      { w.buf = append(w.buf, b) }
-func (w *writer) str(s string) {
-	w.uvarint(uint64(len(s)))
-	w.buf = append(w.buf, s...)
-}
-func (w *writer) bytes(b []byte) {
-	w.uvarint(uint64(len(b)))
-	w.buf = append(w.buf, b...)
-}
-
-// time writes UNIX nanoseconds, 0 for the zero time.
-func (w *writer) time(t time.Time) {
-	if t.IsZero() {
-		w.varint(0)
-		return
-	}
-	w.varint(t.UnixNano())
-}
-
-func (w *writer) flags(bits ...bool) {
-	var b byte
-	for i, v := range bits {
-		if v {
-			b |= 1 << i
-		}
-	}
-	w.byte(b)
-}
-
-// reader decodes what writer wrote; the first problem sticks in err and
-// every later read returns zero values.
-type reader struct {
-	buf []byte
-	off int
-	err error
-}
-
-func (r *reader) fail(format string, args ...any) {
-	if r.err == nil {
-		r.err = fmt.Errorf("at byte %d: "+format, append([]any{r.off}, args...)...)
-	}
-	r.off = len(r.buf)
-}
-
-func (r *reader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.buf[r.off:])
-	if n <= 0 {
-		r.fail("bad number")
-		return 0
-	}
-	r.off += n
-	return v
-}
-
-func (r *reader) varint() int64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(r.buf[r.off:])
-	if n <= 0 {
-		r.fail("bad number")
-		return 0
-	}
-	r.off += n
-	return v
-}
-
-func (r *reader) byte() byte {
-	if r.err != nil {
-		return 0
-	}
-	if r.off >= len(r.buf) {
-		r.fail("cut short")
-		return 0
-	}
-	b := r.buf[r.off]
-	r.off++
-	return b
-}
-
-// count reads a length and checks it against what is left, at least
-// minSize bytes an item, so a damaged length never makes a huge allocation.
-func (r *reader) count(minSize int) int {
-	n := r.uvarint()
-	if r.err == nil && n > uint64(len(r.buf)-r.off)/uint64(max(1, minSize))+1 {
-		r.fail("a count of %d does not fit in what is left", n)
-		return 0
-	}
-	return int(n)
-}
-
-func (r *reader) bytes() []byte {
-	n := r.uvarint()
-	if r.err != nil {
-		return nil
-	}
-	if n > uint64(len(r.buf)-r.off) {
-		r.fail("cut short")
-		return nil
-	}
-	b := r.buf[r.off : r.off+int(n)]
-	r.off += int(n)
-	return b
-}
-
-func (r *reader) str() string { return string(r.bytes()) }
-
-func (r *reader) time() time.Time {
-	v := r.varint()
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, v)
-}
-
-// sortedKeys lists a map's keys in order, so that a file is the same for
-// the same state.
-func sortedKeys[V any](m map[string]V) []string {
-	return slices.Sorted(maps.Keys(m))
+	slices.Sort(out)
+	return out, nil
 }

@@ -1,11 +1,14 @@
 package state
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -69,10 +72,12 @@ func TestSave_RoundTripWithModes(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := &File{
-		SavedAt:  time.Unix(1773576000, 123),
-		Identity: "https://api.intercom.io",
-		Data:     EncodeSnapshot(sample()),
-		Written:  map[string]engagement.Written{"6a1": {LastCall: 1773000000, Status: "Engaged", UpdatedAt: 1773500000}, "6a2": {}},
+		SavedAt:          time.Unix(1773576000, 123),
+		Identity:         "https://api.intercom.io",
+		WorkspaceID:      "abc123",
+		TokenFingerprint: TokenFingerprint("tok"),
+		Data:             EncodeSnapshot(sample()),
+		Written:          map[string]engagement.Written{"6a1": {LastCall: 1773000000, Status: "Engaged", UpdatedAt: 1773500000}, "6a2": {}},
 		Frozen: []Frozen{{
 			Month: engagement.Month{Year: 2026, Month: time.February}, FrozenAt: time.Unix(1773000000, 0),
 			Records: []engagement.BillingRecord{
@@ -169,54 +174,148 @@ func TestSave_IsAtomic(t *testing.T) {
 	}
 }
 
-func TestLoad_MissingOldVersionOrDamagedFileIsReported(t *testing.T) {
-	if _, err := Load(t.TempDir()); !errors.Is(err, ErrNoState) {
-		t.Errorf("no file: %v, want ErrNoState", err)
+// A file that cannot be read is moved aside under a name that says why,
+// with its bytes as they were, and never overwritten by the next save.
+func TestLoad_UnreadableFileIsMovedAsideNeverOverwritten(t *testing.T) {
+	if _, err := Load(t.TempDir()); !errors.Is(err, ErrNoState) || errors.Is(err, ErrSetAside) {
+		t.Errorf("no file: %v, want ErrNoState only", err)
 	}
+	defer func() { now = time.Now }()
+	now = func() time.Time { return time.Date(2026, 12, 2, 1, 2, 3, 0, time.FixedZone("CET", 3600)) }
 
-	dir := t.TempDir()
-	if err := Save(dir, &File{Identity: "x", Data: EncodeSnapshot(sample())}); err != nil {
+	src := t.TempDir()
+	if err := Save(src, &File{Identity: "x", Data: EncodeSnapshot(sample()), Frozen: []Frozen{{Month: engagement.Month{Year: 2026, Month: 10}}}}); err != nil {
 		t.Fatal(err)
 	}
-	good, _ := os.ReadFile(Path(dir))
-	write := func(b []byte) {
-		t.Helper()
-		if err := os.WriteFile(Path(dir), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	patch := func(fn func(b []byte) []byte) []byte {
-		return fn(append([]byte(nil), good...))
-	}
+	good, _ := os.ReadFile(Path(src))
+	patch := func(fn func(b []byte) []byte) []byte { return fn(append([]byte(nil), good...)) }
 
-	write(patch(func(b []byte) []byte { binary.LittleEndian.PutUint32(b[8:], Version+1); return b }))
-	if _, err := Load(dir); !errors.Is(err, ErrVersion) {
-		t.Errorf("another version: %v, want ErrVersion", err)
-	}
-	for name, b := range map[string][]byte{
-		"a byte changed":       patch(func(b []byte) []byte { b[len(b)/2] ^= 0x40; return b }),
-		"cut short":            good[:len(good)-100],
-		"empty":                {},
-		"not a state file":     []byte("intercom_up 1\n"),
-		"checksum matches bad": badPayloadWithGoodChecksum(),
+	for _, tc := range []struct {
+		name   string
+		file   []byte
+		want   error
+		suffix string
+	}{
+		{"a newer version", patch(func(b []byte) []byte { binary.LittleEndian.PutUint32(b[8:], Version+1); return b }),
+			ErrVersion, ".unsupported-version-20261202T000203Z"},
+		{"version 0", patch(func(b []byte) []byte { binary.LittleEndian.PutUint32(b[8:], 0); return b }),
+			ErrVersion, ".unsupported-version-20261202T000203Z"},
+		{"a byte changed", patch(func(b []byte) []byte { b[len(b)/2] ^= 0x40; return b }), ErrCorrupt, ".corrupt-20261202T000203Z"},
+		{"cut short", good[:len(good)-100], ErrCorrupt, ".corrupt-20261202T000203Z"},
+		{"empty", []byte{}, ErrCorrupt, ".corrupt-20261202T000203Z"},
+		{"not a state file", []byte("intercom_up 1\n"), ErrCorrupt, ".corrupt-20261202T000203Z"},
+		{"checksum matches bad gob", withGoodChecksum(Version, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}), ErrCorrupt, ".corrupt-20261202T000203Z"},
+		{"checksum matches bad version 1", withGoodChecksum(1, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}), ErrCorrupt, ".corrupt-20261202T000203Z"},
+		{"a version-2 payload under version 1", patch(func(b []byte) []byte { binary.LittleEndian.PutUint32(b[8:], 1); return b }), ErrCorrupt, ".corrupt-20261202T000203Z"},
 	} {
-		write(b)
-		if _, err := Load(dir); !errors.Is(err, ErrCorrupt) {
-			t.Errorf("%s: %v, want ErrCorrupt", name, err)
-		}
-	}
-	// A damaged snapshot inside a sound file.
-	if _, err := DecodeSnapshot(EncodeSnapshot(sample())[:50]); err == nil {
-		t.Error("a cut snapshot decodes")
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(Path(dir), tc.file, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			f, err := Load(dir)
+			if f != nil || !errors.Is(err, tc.want) || !errors.Is(err, ErrSetAside) || errors.Is(err, ErrNoState) {
+				t.Fatalf("Load: %v, %v; want %v and ErrSetAside", f, err, tc.want)
+			}
+			var sa *SetAsideError
+			if !errors.As(err, &sa) || sa.Path != Path(dir)+tc.suffix {
+				t.Fatalf("moved to %+v, want %s", sa, Path(dir)+tc.suffix)
+			}
+			if !strings.Contains(err.Error(), sa.Path) {
+				t.Errorf("the error %q does not say where the file is", err)
+			}
+			if b, err := os.ReadFile(sa.Path); err != nil || !bytes.Equal(b, tc.file) {
+				t.Errorf("moved file: %v, bytes equal %v", err, bytes.Equal(b, tc.file))
+			}
+			if _, err := os.Stat(Path(dir)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the state file is still there: %v", err)
+			}
+			// The next save writes a new file and leaves the moved one.
+			if err := Save(dir, &File{Identity: "y"}); err != nil {
+				t.Fatal(err)
+			}
+			if b, _ := os.ReadFile(sa.Path); !bytes.Equal(b, tc.file) {
+				t.Error("the next save changed the moved-aside file")
+			}
+			if got, _ := SetAsideFiles(dir); !slices.Equal(got, []string{sa.Path}) {
+				t.Errorf("SetAsideFiles %v, want [%s]", got, sa.Path)
+			}
+		})
 	}
 }
 
-// badPayloadWithGoodChecksum is a file whose checksum is right but whose
-// content is not an encoding of a File.
-func badPayloadWithGoodChecksum() []byte {
-	payload := []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+// Moving aside twice in the same second keeps both files; the caller's own
+// reason (another workspace) names the file too, and SetAsideFiles lists
+// the moved files only.
+func TestSetAside_NamesAndListing(t *testing.T) {
+	defer func() { now = time.Now }()
+	now = func() time.Time { return time.Date(2026, 12, 31, 23, 59, 59, 999, time.UTC) }
+	dir := t.TempDir()
+	cause := fmt.Errorf("%w: api base differs", ErrOtherWorkspace)
+	var paths []string
+	for i := range 3 {
+		if err := os.WriteFile(Path(dir), []byte{byte(i)}, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		err := SetAside(dir, ReasonOtherWorkspace, cause)
+		var sa *SetAsideError
+		if !errors.As(err, &sa) || !errors.Is(err, ErrOtherWorkspace) || !errors.Is(err, ErrSetAside) || sa.Reason != ReasonOtherWorkspace {
+			t.Fatalf("SetAside: %v", err)
+		}
+		paths = append(paths, sa.Path)
+	}
+	base := Path(dir) + ".other-workspace-20261231T235959Z"
+	if want := []string{base, base + "-2", base + "-3"}; !slices.Equal(paths, want) {
+		t.Errorf("names %v, want %v", paths, want)
+	}
+	for i, p := range paths {
+		if b, _ := os.ReadFile(p); !bytes.Equal(b, []byte{byte(i)}) {
+			t.Errorf("%s holds %v, want [%d]", p, b, i)
+		}
+	}
+	// Not moved-aside files: the state file, a temporary file, an
+	// operator's copy.
+	for _, name := range []string{FileName, tmpPrefix + "123", FileName + ".bak", FileName + ".corrupt-yesterday"} {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := SetAsideFiles(dir)
+	if err != nil || !slices.Equal(got, paths) {
+		t.Errorf("SetAsideFiles: %v, %v; want %v", got, err, paths)
+	}
+	if got, err := SetAsideFiles(filepath.Join(dir, "missing")); err != nil || got != nil {
+		t.Errorf("no folder: %v, %v", got, err)
+	}
+	// Nothing to move: an error that is not ErrSetAside.
+	if err := SetAside(t.TempDir(), ReasonCorrupt, ErrCorrupt); err == nil || errors.Is(err, ErrSetAside) || !errors.Is(err, ErrCorrupt) {
+		t.Errorf("moving a missing file: %v", err)
+	}
+}
+
+// The fingerprint is the first 8 bytes of SHA-256 over the fixed prefix
+// and the token (worked out with sha256sum), and never contains the token.
+func TestTokenFingerprint(t *testing.T) {
+	for token, want := range map[string]string{
+		"dG9rOmV4YW1wbGU=": "sha256:7a30ebd5e2ed986a",
+		"dG9rOmV4YW1wbGF=": "sha256:ccdc6485a900c8b8",
+		"":                 "sha256:99560c66fb25acd6",
+	} {
+		got := TokenFingerprint(token)
+		if got != want {
+			t.Errorf("TokenFingerprint(%q) = %s, want %s", token, got, want)
+		}
+		if token != "" && strings.Contains(got, token) {
+			t.Errorf("fingerprint %s contains the token", got)
+		}
+	}
+}
+
+// withGoodChecksum is a file of version v whose checksum is right for
+// payload.
+func withGoodChecksum(v uint32, payload []byte) []byte {
 	b := append([]byte(nil), magic[:]...)
-	b = binary.LittleEndian.AppendUint32(b, Version)
+	b = binary.LittleEndian.AppendUint32(b, v)
 	b = binary.LittleEndian.AppendUint64(b, uint64(len(payload)))
 	b = append(b, payload...)
 	return binary.LittleEndian.AppendUint32(b, crc32Checksum(payload))
