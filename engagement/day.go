@@ -44,6 +44,31 @@ func (d Day) Start(loc *time.Location) time.Time {
 		_, end := t.ZoneBounds()
 		t = end
 	}
+	return firstMidnight(t, loc)
+}
+
+// firstMidnight returns the earlier of two midnights when a clock change
+// just before t repeated the hour that holds t (Asia/Amman 2021-10-29:
+// 00:00 +03 and, an hour later, 00:00 +02): the day starts at the first
+// one (docs/reports.md, "Day starts"). time.Date may answer either.
+func firstMidnight(t time.Time, loc *time.Location) time.Time {
+	start, _ := t.ZoneBounds()
+	if start.IsZero() || t.Sub(start) >= 24*time.Hour {
+		return t
+	}
+	_, offNow := t.Zone()
+	_, offBefore := start.Add(-time.Second).Zone()
+	if offBefore <= offNow {
+		return t // clocks went forward (or only the name changed): no repeat
+	}
+	earlier := t.Add(-time.Duration(offBefore-offNow) * time.Second)
+	if !earlier.Before(start) {
+		return t
+	}
+	e := earlier.In(loc)
+	if e.Hour() == 0 && e.Minute() == 0 && e.Second() == 0 && DayOf(e, loc) == DayOf(t, loc) {
+		return earlier
+	}
 	return t
 }
 
