@@ -26,6 +26,9 @@ func (e *Exporter) settings() string {
 		"LAST_CALL_ATTRIBUTE=" + c.LastCallAttribute,
 		"STATUS_ATTRIBUTE=" + c.StatusAttribute,
 		"LOOKBACK_DAYS=" + strconv.Itoa(c.LookbackDays),
+		// Saved registration days were read by this rule: date-typed
+		// values at UTC midnight are UTC dates (docs/reports.md).
+		"REGISTRATION_RULE=date-typed-utc-midnight",
 	}, "\n")
 }
 

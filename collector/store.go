@@ -443,6 +443,7 @@ type mapper struct {
 	dateFloor int64
 	names     []string // time attributes whose unreadable values are counted
 	loc       *time.Location
+	types     map[string]string // contact attribute name -> Intercom data_type
 }
 
 // searchAttr is a contact attribute read for its value, with its type.
@@ -499,7 +500,7 @@ func (m *mapper) contact(c *intercom.Contact) contactRec {
 	ec.Employer, _ = c.CustomAttributes.String(cfg.EmployerAttribute)
 	ec.StoredStatus, _ = c.CustomAttributes.String(cfg.StatusAttribute)
 	var meta state.ContactMeta
-	read := func(name string) *engagement.Stamp {
+	read := func(name string, registration bool) *engagement.Stamp {
 		v, err := c.CustomAttributes.Time(name)
 		switch {
 		case errors.Is(err, intercom.ErrMissing):
@@ -511,17 +512,20 @@ func (m *mapper) contact(c *intercom.Contact) contactRec {
 			return nil
 		}
 		s := stampOf(v, m.loc)
+		if registration {
+			s = registrationStamp(v, m.types[name], m.loc)
+		}
 		return &s
 	}
 	// The first valid registration attribute counts; every present but
 	// unreadable one is counted.
 	for _, name := range cfg.RegistrationAttributes {
-		if s := read(name); s != nil && ec.Registration == nil {
+		if s := read(name, true); s != nil && ec.Registration == nil {
 			ec.Registration = s
 		}
 	}
 	if !slices.Contains(cfg.RegistrationAttributes, cfg.LastCallAttribute) {
-		ec.StoredLastCall = read(cfg.LastCallAttribute)
+		ec.StoredLastCall = read(cfg.LastCallAttribute, false)
 	} else if v, err := c.CustomAttributes.Time(cfg.LastCallAttribute); err == nil {
 		s := stampOf(v, m.loc)
 		ec.StoredLastCall = &s

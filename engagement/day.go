@@ -136,3 +136,18 @@ func (m Month) Before(o Month) bool {
 
 // String spells the month YYYY-MM.
 func (m Month) String() string { return fmt.Sprintf("%04d-%02d", m.Year, int(m.Month)) }
+
+// DateAttributeStamp reads an instant held by a contact attribute of
+// Intercom type date as the calendar date it stands for (docs/reports.md,
+// "A registration attribute of Intercom type date"): the UTC date when the
+// instant is exactly 00:00:00 UTC (how Intercom keeps a date set in its
+// interface or imported), else its date in loc (a value kept at the
+// workspace's own midnight). The stamp's instant is then the start of that
+// day in loc, as for an ISO date.
+func DateAttributeStamp(unix int64, loc *time.Location) Stamp {
+	if unix%86400 != 0 {
+		return Stamp{Unix: unix, Day: DayOfUnix(unix, loc)}
+	}
+	d := Day(unix / 86400)
+	return Stamp{Unix: d.Start(loc).Unix(), Day: d}
+}
