@@ -133,6 +133,7 @@ func run(args []string, env envconfig.Lookuper, stdout, stderr io.Writer) int {
 		Demo:                 cfg.Demo,
 		WebConfigFile:        cfg.WebConfigFile,
 		ListenAddress:        cfg.ListenAddress,
+		LookbackDays:         cfg.LookbackDays,
 	})
 	if err != nil {
 		logger.Error("Setting up the HTTP server failed", "err", err)

@@ -71,6 +71,9 @@ type Options struct {
 	// auth); "" for none.
 	WebConfigFile string
 	ListenAddress string
+	// LookbackDays is LOOKBACK_DAYS: a sync body's lookbackDays must equal
+	// it. 0 takes it from the published model.
+	LookbackDays int
 }
 
 // Server is the exporter's HTTP server.
@@ -189,6 +192,7 @@ func (s *Server) routes() http.Handler {
 		mux.Handle("/"+r.name+".csv", methods(s.memberData(s.reportHandler(r)), http.MethodGet))
 	}
 	mux.Handle("/sync", s.syncHandler())
+	mux.Handle("/API/intercom", s.syncHandler()) // the original app's path
 	return s.logRequests(mux)
 }
 

@@ -13,7 +13,8 @@ import (
 	"github.com/coaching/intercom_exporter/intercom"
 )
 
-// syncHandler serves POST /sync (docs/endpoints.md): 404 when the sync is
+// syncHandler serves POST /sync and its alias for the original app's
+// callers, POST /API/intercom (docs/endpoints.md): 404 when the sync is
 // off, 405 for other methods, 403 without member access, 409 during a run.
 func (s *Server) syncHandler() http.Handler {
 	if s.o.Syncer == nil {
@@ -22,6 +23,17 @@ func (s *Server) syncHandler() http.Handler {
 		})
 	}
 	return methods(s.memberData(s.sync), http.MethodPost)
+}
+
+// lookbackDays is LOOKBACK_DAYS, which a body's lookbackDays must equal.
+func (s *Server) lookbackDays() int {
+	if s.o.LookbackDays > 0 {
+		return s.o.LookbackDays
+	}
+	if m := s.o.Source.Model(); m != nil {
+		return m.Config.LookbackDays
+	}
+	return engagement.DefaultConfig().LookbackDays
 }
 
 // syncError is the JSON body of a sync that did not run.
@@ -45,6 +57,14 @@ func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusBadRequest, syncError{Error: err.Error()})
 		return
 	}
+	body, err := readSyncBody(r.Body, s.lookbackDays())
+	if err != nil {
+		writeJSONError(w, syncBodyStatus(err), syncError{Error: oneLine(err.Error())})
+		return
+	}
+	// Either the query or the body can ask for a dry run; neither can
+	// turn one off (in SYNC_MODE=dry-run the runner never writes).
+	dryRun = dryRun || body.DryRun
 	// A client that hangs up does not stop a run that writes to Intercom:
 	// the runner would leave contacts for the next run, but there is no
 	// reason to. Server shutdown waits for it (ShutdownTimeout).
