@@ -50,6 +50,7 @@ const (
 	famParticipants
 	famEngagement
 	famBilling
+	famBillingExceptions
 	numFamilies
 )
 
@@ -104,6 +105,13 @@ var families = [numFamilies]family{
 		fixed:  engagement.Reasons,
 		empIdx: 1,
 	},
+	famBillingExceptions: {
+		name:   "intercom_billing_exceptions",
+		help:   "Billing exceptions of the previous calendar month (contacts with a call in its engaged window left out of the cohort) by employer and reason (docs/reports.md).",
+		labels: []string{"month", "employer", "reason"},
+		fixed:  engagement.ExceptionReasons,
+		empIdx: 1,
+	},
 }
 
 // width is the number of series one group of the family exports.
@@ -138,6 +146,9 @@ func (e *Exporter) buildSnapshot(m *engagement.Model, invalid map[string]int) *s
 	month := rep.BillingMonth.String()
 	for k, v := range rep.Billing {
 		raw[famBilling] = append(raw[famBilling], series{[]string{month, k}, floats(v[:])})
+	}
+	for k, v := range engagement.ExceptionCounts(e.billingExceptions(m, rep.BillingMonth)) {
+		raw[famBillingExceptions] = append(raw[famBillingExceptions], series{[]string{month, k}, floats(v[:])})
 	}
 
 	size := employerSizes(m)
@@ -247,4 +258,14 @@ func budget(in []series, f *family, limit int, size map[string]int) ([]series, i
 
 func sortSeries(s []series) {
 	slices.SortFunc(s, func(a, b series) int { return slices.Compare(a.labels, b.labels) })
+}
+
+// billingExceptions are the billing exceptions of month: frozen with its
+// cohort when it is, else as m computes them (none when m cannot).
+func (e *Exporter) billingExceptions(m *engagement.Model, month engagement.Month) []engagement.BillingException {
+	if xs, _, ok := e.FrozenBillingExceptions(month); ok {
+		return xs
+	}
+	xs, _ := m.BillingExceptions(month)
+	return xs
 }

@@ -1,6 +1,8 @@
 package collector
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"maps"
 	"slices"
@@ -520,6 +522,9 @@ func (m *mapper) contact(c *intercom.Contact) contactRec {
 	// The first valid registration attribute counts; every present but
 	// unreadable one is counted.
 	for _, name := range cfg.RegistrationAttributes {
+		if ec.RegistrationRaw == "" {
+			ec.RegistrationRaw = presentValue(c.CustomAttributes[name])
+		}
 		if s := read(name, true); s != nil && ec.Registration == nil {
 			ec.Registration = s
 		}
@@ -532,6 +537,15 @@ func (m *mapper) contact(c *intercom.Contact) contactRec {
 	}
 	meta.Attr = m.searched(c)
 	return contactRec{c: ec, meta: meta}
+}
+
+// presentValue is an attribute's JSON value when it is set (not missing,
+// not null), else "".
+func presentValue(raw json.RawMessage) string {
+	if v := bytes.TrimSpace(raw); len(v) > 0 && string(v) != "null" {
+		return string(v)
+	}
+	return ""
 }
 
 // searched says whether the attribute search of a full read finds the

@@ -61,7 +61,7 @@ type Other struct {
 
 // snapshotVersion is the Snapshot encoding's own version, inside the file
 // format's (Version).
-const snapshotVersion = 1
+const snapshotVersion = 2
 
 // EncodeSnapshot encodes s compactly: strings that repeat (admins,
 // employers, owners, channels, statuses) once, numbers as varints, numeric
@@ -111,6 +111,7 @@ func EncodeSnapshot(s *Snapshot) []byte {
 			}
 		}
 		w.uvarint(uint64(meta.Invalid))
+		w.str(c.RegistrationRaw)
 	}
 
 	w.uvarint(uint64(len(s.Sessions)))
@@ -184,6 +185,7 @@ func DecodeSnapshot(b []byte) (*Snapshot, error) {
 			}
 		}
 		s.ContactMeta[i].Invalid = uint32(r.uvarint())
+		c.RegistrationRaw = r.str()
 	}
 
 	n = r.count(5)

@@ -71,6 +71,11 @@ type Frozen struct {
 	Month    engagement.Month
 	FrozenAt time.Time
 	Records  []engagement.BillingRecord
+	// Exceptions are the month's billing exceptions, frozen with the
+	// cohort; HasExceptions is false for a month frozen before exceptions
+	// were kept.
+	Exceptions    []engagement.BillingException
+	HasExceptions bool
 }
 
 // Path is the state file's path in dir.
@@ -224,7 +229,66 @@ func encodeFile(f *File) []byte {
 			w.str(r.Qualifying)
 		}
 	}
+	encodeFrozenExceptions(&w, f.Frozen)
 	return w.buf
+}
+
+// encodeFrozenExceptions writes the billing exceptions of the frozen months
+// after everything else, so that a file saved before they were kept reads
+// as before (decodeFrozenExceptions).
+func encodeFrozenExceptions(w *writer, frozen []Frozen) {
+	n := 0
+	for _, fr := range frozen {
+		if fr.HasExceptions {
+			n++
+		}
+	}
+	w.uvarint(uint64(n))
+	for _, fr := range frozen {
+		if !fr.HasExceptions {
+			continue
+		}
+		w.varint(int64(fr.Month.Year))
+		w.uvarint(uint64(fr.Month.Month))
+		w.uvarint(uint64(len(fr.Exceptions)))
+		for i := range fr.Exceptions {
+			x := &fr.Exceptions[i]
+			w.str(x.ContactID)
+			w.str(x.Name)
+			w.str(x.Email)
+			w.str(x.Employer)
+			w.str(x.Coach)
+			w.str(x.RegistrationValue)
+			w.varint(int64(x.LastCall))
+			w.str(x.Reason)
+			w.str(x.Qualifying)
+		}
+	}
+}
+
+// decodeFrozenExceptions reads what encodeFrozenExceptions wrote, when the
+// file has it, into the frozen months it belongs to.
+func decodeFrozenExceptions(r *reader, f *File) {
+	if r.err != nil || r.off == len(r.buf) {
+		return
+	}
+	n := r.count(3)
+	for range n {
+		mo := engagement.Month{Year: int(r.varint()), Month: time.Month(r.uvarint())}
+		k := r.count(9)
+		xs := make([]engagement.BillingException, k)
+		for i := range xs {
+			x := &xs[i]
+			x.ContactID, x.Name, x.Email, x.Employer, x.Coach, x.RegistrationValue = r.str(), r.str(), r.str(), r.str(), r.str(), r.str()
+			x.LastCall = engagement.Day(r.varint())
+			x.Reason, x.Qualifying = r.str(), r.str()
+		}
+		for i := range f.Frozen {
+			if f.Frozen[i].Month == mo {
+				f.Frozen[i].Exceptions, f.Frozen[i].HasExceptions = xs, true
+			}
+		}
+	}
 }
 
 func decodeFile(b []byte) (*File, error) {
@@ -254,6 +318,7 @@ func decodeFile(b []byte) (*File, error) {
 		}
 		f.Frozen = append(f.Frozen, fr)
 	}
+	decodeFrozenExceptions(&r, f)
 	if r.err == nil && len(r.buf) != r.off {
 		r.fail("%d bytes left over", len(r.buf)-r.off)
 	}

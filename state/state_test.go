@@ -31,7 +31,7 @@ func sample() *Snapshot {
 			{ID: "6a1", ExternalID: "P1", Name: "Ann Example", Email: "ann@example.com", OwnerID: "101",
 				Employer: " Acme ", Registration: stamp(1767225600, 20454), StoredLastCall: stamp(1773000000, 20520),
 				StoredStatus: "Engaged", UpdatedAt: 1773500000},
-			{ID: "6a2", Name: "Bo", Employer: " Acme ", StoredStatus: "Engaged", UpdatedAt: 1773500001},
+			{ID: "6a2", Name: "Bo", Employer: " Acme ", StoredStatus: "Engaged", UpdatedAt: 1773500001, RegistrationRaw: `"early January"`},
 			{ID: "ghost", Unread: true},
 		},
 		ContactMeta: []ContactMeta{{Attr: true, Invalid: 0}, {Attr: false, Invalid: 5}, {}},
@@ -80,6 +80,15 @@ func TestSave_RoundTripWithModes(t *testing.T) {
 					Registration: 20454, LastCall: 20480, HasLastCall: true, Engaged: true, Qualifying: "100000001"},
 				{ContactID: "6a2", Registration: 20490, New: true},
 			},
+			Exceptions: []engagement.BillingException{
+				{ContactID: "6a3", Name: "Cy", Email: "cy@example.com", Employer: "Acme", Coach: "Alice Coach",
+					RegistrationValue: "early January", LastCall: 20480, Reason: engagement.ExceptionInvalidRegistration, Qualifying: "100000002"},
+			},
+			HasExceptions: true,
+		}, {
+			// Frozen before exceptions were kept.
+			Month: engagement.Month{Year: 2026, Month: time.March}, FrozenAt: time.Unix(1775600000, 0),
+			Records: []engagement.BillingRecord{},
 		}},
 	}
 	if err := Save(dir, f); err != nil {
@@ -94,6 +103,7 @@ func TestSave_RoundTripWithModes(t *testing.T) {
 	}
 	got.SavedAt = f.SavedAt
 	got.Frozen[0].FrozenAt = f.Frozen[0].FrozenAt // compared above by instant
+	got.Frozen[1].FrozenAt = f.Frozen[1].FrozenAt
 	if !reflect.DeepEqual(got, f) {
 		t.Errorf("round trip:\n got %+v\nwant %+v", got, f)
 	}
@@ -220,4 +230,24 @@ func badPayloadWithGoodChecksum() []byte {
 	b = binary.LittleEndian.AppendUint64(b, uint64(len(payload)))
 	b = append(b, payload...)
 	return binary.LittleEndian.AppendUint32(b, crc32Checksum(payload))
+}
+
+// A file saved before billing exceptions were kept ends after the frozen
+// cohorts: it reads as before, its months without exceptions.
+func TestDecodeFile_WithoutFrozenExceptionsReadsTheCohorts(t *testing.T) {
+	f := &File{SavedAt: time.Unix(1773576000, 0), Identity: "x", Frozen: []Frozen{{
+		Month: engagement.Month{Year: 2026, Month: time.February}, FrozenAt: time.Unix(1773000000, 0),
+		Records: []engagement.BillingRecord{{ContactID: "6a2", Registration: 20490, New: true}},
+	}}}
+	b := encodeFile(f)
+	if b[len(b)-1] != 0 {
+		t.Fatalf("the exceptions section of a file without exceptions should be one zero count, ends %v", b[len(b)-4:])
+	}
+	got, err := decodeFile(b[:len(b)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Frozen) != 1 || got.Frozen[0].HasExceptions || len(got.Frozen[0].Records) != 1 {
+		t.Errorf("frozen %+v", got.Frozen)
+	}
 }
