@@ -39,6 +39,7 @@ func (s *Server) reports() []report {
 		{"caseload", []string{"coach", "employer", "channels", "lookback_days"}, s.buildCaseload},
 		{"participants", []string{"coach", "employer", "from", "to"}, s.buildParticipants},
 		{"sessions", []string{"from", "to", "coach", "employer", "channel"}, s.buildSessions},
+		s.billingExceptionsReport(),
 	}
 }
 
