@@ -45,6 +45,12 @@ func exceptionsWorkspace() *intercomtest.Workspace {
 	ws.AddConversation(conversation("3005", "closed", "Phone", "102", unix(2025, 12, 6, 9), "x5"))
 	ws.AddConversation(conversation("3006", "closed", "Phone", "102", unix(2025, 12, 7, 9), "x6"))
 	ws.AddConversation(conversation("3007", "closed", "Phone", "102", unix(2026, 3, 1, 9), "x7"))
+	// Closed without a known channel: 3008 (SMS) and 3009 (none) in the
+	// window, 3010 just before it, 3011 open.
+	ws.AddConversation(conversation("3008", "closed", "SMS", "102", unix(2026, 2, 5, 9), "x4"))
+	ws.AddConversation(conversation("3009", "closed", "", "102", unix(2025, 12, 7, 0), "x4"))
+	ws.AddConversation(conversation("3010", "closed", "", "102", unix(2025, 12, 6, 23), "x4"))
+	ws.AddConversation(conversation("3011", "open", "", "102", unix(2026, 2, 5, 9), "x4"))
 	return ws
 }
 
@@ -78,6 +84,15 @@ func TestBillingExceptions_ListsCallsLeftOutOfTheCohortWithTheirReasonAndZeroFil
 	require.NoError(t, err)
 	assert.ElementsMatch(t, februaryExceptions, got)
 	assert.NoError(t, testutil.CollectAndCompare(exp, strings.NewReader(februaryExceptionsMetric), "intercom_billing_exceptions"))
+
+	// The landing page's counts: 4 exceptions; 2 closed conversations
+	// without a known channel in the window (3008, 3009; 1005 and 1008
+	// are in March); unreadable values: Registration Date c2, c3, x2.
+	st := exp.Status()
+	assert.Equal(t, "2026-02", st.BillingMonth)
+	assert.Equal(t, 4, st.BillingExceptions)
+	assert.Equal(t, 2, st.NoChannel)
+	assert.Equal(t, map[string]int{"Registration Date": 3, "Enrolled Date": 0, "Last Coaching Call": 1}, st.InvalidValues)
 }
 
 // Exceptions freeze with their month's cohort: fixing x1's registration
@@ -114,4 +129,5 @@ func TestBillingExceptions_FreezeWithTheirMonth(t *testing.T) {
 	frozen, _, ok = again.FrozenBillingExceptions(february)
 	require.True(t, ok)
 	assert.Equal(t, februaryExceptions, frozen)
+	assert.Equal(t, 2, again.Status().NoChannel, "created_at of the other conversations is saved")
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -156,6 +157,9 @@ func (e *Exporter) Status() Status {
 	if snap := e.snap.Load(); snap != nil {
 		s.Ready = true
 		s.DataTimestamp = snap.model.Now
+		s.InvalidValues = maps.Clone(snap.invalid)
+		s.BillingMonth = snap.reports.BillingMonth.String()
+		s.BillingExceptions, s.NoChannel = snap.exceptions, snap.noChannel
 	}
 	return s
 }
@@ -230,6 +234,7 @@ func (e *Exporter) refreshLocked(ctx context.Context) (*snapshot, error) {
 		e.store = st
 		e.freeze(model)
 		snap = e.buildSnapshot(model, st.invalid(e.timeAttributes()))
+		snap.noChannel = noChannelInBillingWindow(model, st)
 		if r.full {
 			e.forceFull = ""
 		}

@@ -107,6 +107,7 @@ func (e *Exporter) restore() {
 	loaded := time.Since(t0)
 	model := engagement.Build(st.data(), e.ecfg, st.now)
 	s := e.buildSnapshot(model, st.invalid(e.timeAttributes()))
+	s.noChannel = noChannelInBillingWindow(model, st)
 	s.refreshEnd = st.refreshEnd
 	e.store = st
 	e.snap.Store(s)

@@ -27,6 +27,11 @@ type snapshot struct {
 	// attrOrder.
 	invalid   map[string]int
 	attrOrder []string
+	// exceptions is the number of billing exceptions of the billing month;
+	// noChannel the closed conversations created in its engaged window
+	// whose channel is missing or unknown (calls that may be lost to
+	// billing).
+	exceptions, noChannel int
 	// refreshEnd is when the refresh that made it ended.
 	refreshEnd time.Time
 	// encodings caches its metrics encoded per exposition format
@@ -147,7 +152,9 @@ func (e *Exporter) buildSnapshot(m *engagement.Model, invalid map[string]int) *s
 	for k, v := range rep.Billing {
 		raw[famBilling] = append(raw[famBilling], series{[]string{month, k}, floats(v[:])})
 	}
-	for k, v := range engagement.ExceptionCounts(e.billingExceptions(m, rep.BillingMonth)) {
+	exceptions := e.billingExceptions(m, rep.BillingMonth)
+	s.exceptions = len(exceptions)
+	for k, v := range engagement.ExceptionCounts(exceptions) {
 		raw[famBillingExceptions] = append(raw[famBillingExceptions], series{[]string{month, k}, floats(v[:])})
 	}
 
@@ -268,4 +275,15 @@ func (e *Exporter) billingExceptions(m *engagement.Model, month engagement.Month
 	}
 	xs, _ := m.BillingExceptions(month)
 	return xs
+}
+
+// noChannelInBillingWindow counts the closed conversations of st with a
+// missing or unknown channel created in the engaged window of m's billing
+// month (the previous month): calls that may be lost to billing.
+func noChannelInBillingWindow(m *engagement.Model, st *store) int {
+	month := engagement.MonthOf(m.Today).Prev()
+	loc := m.Config.Location
+	from := (month.First() - engagement.Day(m.Config.BillingEngagedDays)).Start(loc).Unix()
+	to := (month.Last() + 1).Start(loc).Unix()
+	return st.othersCreatedIn(from, to)
 }

@@ -53,10 +53,14 @@ type store struct {
 	listedUnread []string
 	sessionAt    map[string]int32
 	others       map[string]int64 // closed, not a session: id -> updated_at
+	// otherCreated is the created_at of the others: the closed
+	// conversations with a missing or unknown channel, which billing
+	// cannot count (shown on the landing page).
+	otherCreated map[string]int64
 }
 
 func newStore() *store {
-	return &store{contactAt: map[string]int32{}, sessionAt: map[string]int32{}, others: map[string]int64{}}
+	return &store{contactAt: map[string]int32{}, sessionAt: map[string]int32{}, others: map[string]int64{}, otherCreated: map[string]int64{}}
 }
 
 // data is the rules' input: contacts by index, sessions unique.
@@ -227,15 +231,15 @@ func (s *store) applyConversations(convs []convRec, keepFrom int64) {
 		}
 		switch {
 		case keep && c.kind == convSession:
-			delete(s.others, c.id)
+			s.dropOther(c.id)
 			s.sessionAt[c.id] = int32(len(s.sessions))
 			s.sessions = append(s.sessions, engagement.Conversation{})
 			s.sessUpdated = append(s.sessUpdated, 0)
 			s.setSession(int32(len(s.sessions)-1), c)
 		case keep:
-			s.others[c.id] = c.updatedAt
+			s.others[c.id], s.otherCreated[c.id] = c.updatedAt, c.createdAt
 		default:
-			delete(s.others, c.id)
+			s.dropOther(c.id)
 		}
 	}
 }
@@ -323,6 +327,25 @@ func (s *store) prune(keepFrom int64) {
 		si++
 	}
 	maps.DeleteFunc(s.others, func(_ string, upd int64) bool { return upd < keepFrom })
+	maps.DeleteFunc(s.otherCreated, func(id string, _ int64) bool { _, ok := s.others[id]; return !ok })
+}
+
+func (s *store) dropOther(id string) {
+	delete(s.others, id)
+	delete(s.otherCreated, id)
+}
+
+// othersCreatedIn counts the closed conversations with a missing or
+// unknown channel created in [from, to): calls that may be lost to
+// billing when the window is a billing month's engaged window.
+func (s *store) othersCreatedIn(from, to int64) int {
+	n := 0
+	for _, at := range s.otherCreated {
+		if at >= from && at < to {
+			n++
+		}
+	}
+	return n
 }
 
 // include keeps the contacts with a registration or last call value and
@@ -384,7 +407,7 @@ func (s *store) snapshot(settings string) *state.Snapshot {
 	}
 	snap.Others = make([]state.Other, 0, len(s.others))
 	for id, upd := range s.others {
-		snap.Others = append(snap.Others, state.Other{ID: id, UpdatedAt: upd})
+		snap.Others = append(snap.Others, state.Other{ID: id, UpdatedAt: upd, CreatedAt: s.otherCreated[id]})
 	}
 	slices.SortFunc(snap.Others, func(a, b state.Other) int { return engagement.CompareIDs(a.ID, b.ID) })
 	return snap
@@ -402,6 +425,7 @@ func storeFrom(snap *state.Snapshot) (*store, error) {
 		contacts: snap.Contacts, cmeta: snap.ContactMeta, sessions: snap.Sessions, sessUpdated: snap.SessionUpdated,
 		attrTypes: map[string]string{}, contactAt: make(map[string]int32, len(snap.Contacts)),
 		sessionAt: make(map[string]int32, len(snap.Sessions)), others: make(map[string]int64, len(snap.Others)),
+		otherCreated: make(map[string]int64, len(snap.Others)),
 	}
 	if loc, err := time.LoadLocation(snap.WorkspaceTimezone); err == nil {
 		s.wsLoc = loc
@@ -425,7 +449,7 @@ func storeFrom(snap *state.Snapshot) (*store, error) {
 		s.sessionAt[s.sessions[i].ID] = int32(i)
 	}
 	for _, o := range snap.Others {
-		s.others[o.ID] = o.UpdatedAt
+		s.others[o.ID], s.otherCreated[o.ID] = o.UpdatedAt, o.CreatedAt
 	}
 	return s, nil
 }

@@ -57,6 +57,7 @@ type ContactMeta struct {
 type Other struct {
 	ID        string
 	UpdatedAt int64
+	CreatedAt int64
 }
 
 // snapshotVersion is the Snapshot encoding's own version, inside the file
@@ -136,6 +137,7 @@ func EncodeSnapshot(s *Snapshot) []byte {
 	for _, o := range s.Others {
 		putConvID(&w, o.ID)
 		w.varint(o.UpdatedAt)
+		w.varint(o.UpdatedAt - o.CreatedAt)
 	}
 	return w.buf
 }
@@ -222,6 +224,7 @@ func DecodeSnapshot(b []byte) (*Snapshot, error) {
 	for i := range s.Others {
 		oids.read(&r, i)
 		s.Others[i].UpdatedAt = r.varint()
+		s.Others[i].CreatedAt = s.Others[i].UpdatedAt - r.varint()
 	}
 	oids.finish(func(i int, id string) { s.Others[i].ID = id })
 

@@ -41,7 +41,7 @@ func sample() *Snapshot {
 			{ID: "0123", CreatedAt: 1773200000, State: "closed", Channel: "Phone", AdminID: "101", ContactIdx: []int32{1}},
 		},
 		SessionUpdated: []int64{1773003600, 1773100000, 1773100000 + 5},
-		Others:         []Other{{ID: "100000009", UpdatedAt: 1773300000}, {ID: "x-9", UpdatedAt: 1773300001}},
+		Others:         []Other{{ID: "100000009", UpdatedAt: 1773300000, CreatedAt: 1773200000}, {ID: "x-9", UpdatedAt: 1773300001}},
 	}
 }
 
