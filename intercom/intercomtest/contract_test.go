@@ -205,6 +205,18 @@ func TestContract_FakeAnswersValidateAgainstOfficialDescriptions(t *testing.T) {
 			body: searchBody(contactsQuery, 0, "")},
 		{name: "fault 429", server: faulty, method: "GET", path: "/me", auth: true, wantStatus: 429},
 	}
+	// Contact search refuses these operators on date fields (versions
+	// 2.7-2.16, "Searching for Timestamp Fields"), with an error list.
+	for _, op := range []string{"!=", ">=", "<=", "IN", "NIN"} {
+		var v any = since
+		if op == "IN" || op == "NIN" {
+			v = []int64{since}
+		}
+		for _, field := range []string{"updated_at", "custom_attributes." + AttrRegistrationDate} {
+			cases = append(cases, contractCase{name: "search contacts, refused date operator " + op + " on " + field, server: srv,
+				method: "POST", path: "/contacts/search", auth: true, wantStatus: 400, body: searchBody(filter(field, op, v), 0, "")})
+		}
+	}
 
 	for _, version := range intercom.SupportedVersions {
 		t.Run(version, func(t *testing.T) {
