@@ -9,8 +9,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/coaching/intercom_exporter/engagement"
 	"github.com/coaching/intercom_exporter/intercom"
 	"github.com/coaching/intercom_exporter/intercom/intercomtest"
+	"github.com/coaching/intercom_exporter/state"
 )
 
 // registeredAtUTCMidnight is a workspace whose Registration Date (a date
@@ -85,4 +87,43 @@ func TestParticipants_BandOfADateRegistrationFollowsTheRule(t *testing.T) {
 		}
 	}
 	assert.Equal(t, "0-13d", got)
+}
+
+// A month frozen before the registration rule changed keeps the cohort it
+// froze with: here February, frozen with r4 (registered 2026-03-01 at UTC
+// midnight) counted as new, as reading it as an instant in New York did.
+// Live, under the rule, February's new members are r2 and r3. The month's
+// exceptions, not kept back then, are frozen at the first computation.
+func TestFrozenBilling_AMonthFrozenBeforeTheRuleKeepsItsCohort(t *testing.T) {
+	srv := startFake(t, registeredAtUTCMidnight("date"), intercomtest.Options{})
+	e := newEnv(srv)
+	e["TIMEZONE"] = "America/New_York"
+	e["STATE_DIR"] = t.TempDir()
+	old := []engagement.BillingRecord{
+		{ContactID: "r3", Name: "Name r3", Email: "r3@example.com", Employer: "Acme", Registration: engagement.DateDay(2026, 2, 27), New: true},
+		{ContactID: "r4", Name: "Name r4", Email: "r4@example.com", Employer: "Acme", Registration: engagement.DateDay(2026, 2, 28), New: true},
+	}
+	frozenAt := time.Date(2026, 3, 6, 5, 0, 0, 0, time.UTC)
+	require.NoError(t, state.Save(e["STATE_DIR"], &state.File{SavedAt: frozenAt, Identity: srv.URL(),
+		Frozen: []state.Frozen{{Month: february, FrozenAt: frozenAt, Records: old}}}))
+
+	exp := newExporter(t, e, fixedNow, nil)
+	exp.Restore()
+	require.NoError(t, exp.Refresh(context.Background()))
+	recs, at, ok := exp.FrozenBilling(february)
+	require.True(t, ok)
+	assert.Equal(t, old, recs)
+	assert.True(t, frozenAt.Equal(at))
+	assert.Equal(t, []string{"r2", "r3"}, func() (ids []string) {
+		for _, r := range liveRecords(t, exp, february) {
+			if r.New {
+				ids = append(ids, r.ContactID)
+			}
+		}
+		slices.Sort(ids)
+		return ids
+	}())
+	xs, _, ok := exp.FrozenBillingExceptions(february)
+	assert.True(t, ok, "exceptions frozen at the first computation since")
+	assert.Empty(t, xs, "no contact of this workspace has a call")
 }
