@@ -71,7 +71,7 @@ func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
 	sum, err := s.o.Syncer.Sync(context.WithoutCancel(r.Context()), dryRun)
 	if err != nil {
 		code, body := syncFailure(err)
-		s.log.Warn("POST /sync did not run", "dry_run", dryRun, "code", code)
+		s.log.Warn("POST /sync did not run", "path", r.URL.Path, "dry_run", dryRun, "code", code)
 		s.log.Debug("POST /sync error", "err", err)
 		writeJSONError(w, code, body)
 		return
@@ -80,7 +80,7 @@ func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
 	if sum.Result == engagement.ResultFailed || sum.Result == engagement.ResultBlocked {
 		code = http.StatusBadGateway
 	}
-	s.log.Info("POST /sync ran", "dry_run", dryRun, "mode", sum.Mode, "result", sum.Result,
+	s.log.Info("POST /sync ran", "path", r.URL.Path, "dry_run", dryRun, "mode", sum.Mode, "result", sum.Result,
 		"planned", sum.Planned, "written", sum.Written, "failed", sum.Failed, "left", sum.Left)
 	if !sum.DataTimestamp.IsZero() {
 		w.Header().Set("X-Data-Timestamp", sum.DataTimestamp.Format(time.RFC3339))
