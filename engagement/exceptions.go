@@ -77,6 +77,11 @@ func (m *Model) BillingExceptions(month Month) ([]BillingException, error) {
 	var out []BillingException
 	for i := range m.Members {
 		mem := &m.Members[i]
+		// LastCall is at least the newest call read: one before the window
+		// means no call in it, without reading the member's sessions.
+		if !mem.HasLastCall || mem.LastCall.Day < windowStart {
+			continue
+		}
 		reason := ExceptionReason(mem.Contact, last)
 		if reason == "" {
 			continue
