@@ -58,7 +58,7 @@ type BillingException struct {
 	// present, as Intercom holds it ("" when none is present).
 	RegistrationValue string `json:"registration_value"`
 	// LastCall is the day of the newest call on or before the last day of
-	// the month (there is always one: the qualifying call).
+	// the month: that of the qualifying call, the newest in the window.
 	LastCall Day    `json:"last_call"`
 	Reason   string `json:"reason"`
 	// Qualifying is the id of the newest call conversation inside the
@@ -74,39 +74,51 @@ func (m *Model) BillingExceptions(month Month) ([]BillingException, error) {
 	}
 	last := month.Last()
 	windowStart := month.First() - Day(m.Config.BillingEngagedDays)
-	var out []BillingException
+	// The candidates: members left out of the cohort whose last call (at
+	// least the newest call read) is not before the window.
+	reason := make([]string, len(m.Members))
+	candidates := false
 	for i := range m.Members {
 		mem := &m.Members[i]
-		// LastCall is at least the newest call read: one before the window
-		// means no call in it, without reading the member's sessions.
 		if !mem.HasLastCall || mem.LastCall.Day < windowStart {
 			continue
 		}
-		reason := ExceptionReason(mem.Contact, last)
-		if reason == "" {
+		if reason[i] = ExceptionReason(mem.Contact, last); reason[i] != "" {
+			candidates = true
+		}
+	}
+	if !candidates {
+		return nil, nil
+	}
+	// Their newest call in the window, in one pass over the sessions (at a
+	// million sessions, reading each member's sessions at random costs
+	// far more). It is also their newest call on or before the last day.
+	qualifying := make([]int32, len(m.Members))
+	for i := range qualifying {
+		qualifying[i] = -1
+	}
+	for si := range m.Sessions {
+		s := &m.Sessions[si]
+		if s.Day < windowStart || s.Day > last || !m.Channels.IsCall(s.Channel) {
 			continue
 		}
-		var lastCall, qualifying *Session
-		for _, si := range mem.Sessions {
-			s := &m.Sessions[si]
-			if !m.Channels.IsCall(s.Channel) || s.Day > last {
-				continue
-			}
-			if lastCall == nil || m.later(s, lastCall) {
-				lastCall = s
-			}
-			if s.Day >= windowStart && (qualifying == nil || m.later(s, qualifying)) {
-				qualifying = s
+		for _, mi := range s.Contacts {
+			if q := qualifying[mi]; reason[mi] != "" && (q < 0 || m.later(s, &m.Sessions[q])) {
+				qualifying[mi] = int32(si)
 			}
 		}
-		if qualifying == nil {
+	}
+	var out []BillingException
+	for i := range m.Members {
+		if reason[i] == "" || qualifying[i] < 0 {
 			continue
 		}
+		mem, q := &m.Members[i], &m.Sessions[qualifying[i]]
 		c := mem.Contact
 		out = append(out, BillingException{
 			ContactID: c.ID, Name: c.Name, Email: c.Email, Employer: mem.Employer, Coach: mem.Coach,
 			RegistrationValue: RegistrationText(c.RegistrationRaw),
-			LastCall:          lastCall.Day, Reason: reason, Qualifying: qualifying.ConversationID,
+			LastCall:          q.Day, Reason: reason[i], Qualifying: q.ConversationID,
 		})
 	}
 	return out, nil
