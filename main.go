@@ -164,6 +164,7 @@ func run(args []string, env envconfig.Lookuper, stdout, stderr io.Writer) int {
 		ListenAddress:        cfg.ListenAddress,
 		SyncUsers:            cfg.SyncUsers,
 		MemberUsers:          cfg.MemberUsers,
+		LookbackDays:         cfg.LookbackDays,
 	})
 	if err != nil {
 		logger.Error("Setting up the HTTP server failed", "err", err)

@@ -49,6 +49,7 @@ const (
 	famParticipants
 	famEngagement
 	famBilling
+	famBillingExceptions
 	numFamilies
 )
 
@@ -101,6 +102,13 @@ var families = [numFamilies]family{
 		help:   "Billing cohort of the previous calendar month by employer and reason (docs/reports.md).",
 		labels: []string{"month", "employer", "reason"},
 		fixed:  engagement.Reasons,
+		empIdx: 1,
+	},
+	famBillingExceptions: {
+		name:   "intercom_billing_exceptions",
+		help:   "Billing exceptions of the previous calendar month (contacts with a call in its engaged window left out of the cohort) by employer and reason (docs/reports.md).",
+		labels: []string{"month", "employer", "reason"},
+		fixed:  engagement.ExceptionReasons,
 		empIdx: 1,
 	},
 }
@@ -158,6 +166,13 @@ func (c *Collector) newPublication(m *engagement.Model, rep engagement.Reports, 
 		famBilling: func() *groups {
 			g := newGroups(len(rep.Billing), 2, 3)
 			for k, v := range rep.Billing {
+				g.add(v[:], month, k)
+			}
+			return g
+		},
+		famBillingExceptions: func() *groups {
+			g := newGroups(len(rep.Exceptions), 2, 3)
+			for k, v := range rep.Exceptions {
 				g.add(v[:], month, k)
 			}
 			return g

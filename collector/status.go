@@ -40,4 +40,15 @@ type Status struct {
 	LastSyncEnd     time.Time
 	LastSyncResult  string
 	LastSyncSuccess time.Time
+
+	// Data quality of the published reports, for the landing page:
+	// InvalidValues counts the contacts whose value of each time attribute
+	// could not be read (intercom_invalid_attribute_values);
+	// BillingExceptions the billing exceptions of BillingMonth; and
+	// NoChannel the closed conversations created in BillingMonth's engaged
+	// window whose channel is missing or unknown.
+	InvalidValues     map[string]int
+	BillingMonth      string
+	BillingExceptions int
+	NoChannel         int
 }

@@ -21,6 +21,7 @@ import (
 	"go.yaml.in/yaml/v2"
 
 	"github.com/coaching/intercom_exporter/engagement"
+	"github.com/coaching/intercom_exporter/intercom"
 )
 
 // DefaultListenAddress is outside 9100-9999, the range taken by public
@@ -666,7 +667,20 @@ func (c *Config) Warnings() []string {
 	if need := c.BillingEngagedDays + 61; c.LookbackDays < need {
 		w = append(w, fmt.Sprintf("LOOKBACK_DAYS=%d is less than BILLING_ENGAGED_DAYS+61=%d: the previous month's billing cohort cannot always be computed, and intercom_billing_members is then not exported", c.LookbackDays, need))
 	}
+	if msg := versionWarning(c.Version); msg != "" {
+		w = append(w, msg)
+	}
 	return w
+}
+
+// versionWarning says when INTERCOM_VERSION is not one the exporter is
+// tested against (docs/intercom.md): it may work, but nothing shows it.
+func versionWarning(version string) string {
+	if version == "" || intercom.VersionSupported(version) {
+		return ""
+	}
+	return fmt.Sprintf("INTERCOM_VERSION=%s is untested: the exporter is tested against Intercom API versions %s; it asks for %s anyway",
+		version, strings.Join(intercom.SupportedVersions, ", "), version)
 }
 
 // Definitions lists the effective rules of docs/reports.md and docs/sync.md.

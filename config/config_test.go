@@ -209,3 +209,18 @@ func TestBaseURLErrorNeverShowsCredentials(t *testing.T) {
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "sekrit")
 }
+
+func TestWarnings_UntestedIntercomVersion(t *testing.T) {
+	for _, v := range []string{"2.10", "2.11", "2.12", "2.13", "2.14", "2.15", "2.16"} {
+		c, err := Load(context.Background(), envconfig.MapLookuper(map[string]string{"DEMO": "true", "INTERCOM_VERSION": v}))
+		require.NoError(t, err)
+		assert.Empty(t, c.Warnings(), "version %s is supported", v)
+	}
+	for _, v := range []string{"2.9", "2.17", "Unstable", "2.1"} {
+		c, err := Load(context.Background(), envconfig.MapLookuper(map[string]string{"DEMO": "true", "INTERCOM_VERSION": v}))
+		require.NoError(t, err, "an untested version still starts")
+		require.Len(t, c.Warnings(), 1, v)
+		assert.Contains(t, c.Warnings()[0], "INTERCOM_VERSION="+v+" is untested")
+		assert.Contains(t, c.Warnings()[0], "2.10, 2.11, 2.12, 2.13, 2.14, 2.15, 2.16")
+	}
+}

@@ -249,7 +249,7 @@ func (e *Exporter) refreshLocked(ctx context.Context) (*engagement.Model, error)
 		t0 := time.Now()
 		model = engagement.Build(data, e.set.Rules, now)
 		e.freeze(model)
-		e.publish(model, st.Invalid)
+		e.publish(model, st)
 		reportsTime = time.Since(t0)
 	}
 	took := time.Since(started)
@@ -321,12 +321,24 @@ func (e *Exporter) refreshLocked(ctx context.Context) (*engagement.Model, error)
 // publish computes the reports of a model and hands them to the
 // collector. The billing family of a frozen month is the frozen cohort
 // (docs/reports.md).
-func (e *Exporter) publish(model *engagement.Model, invalid map[string]int) {
+func (e *Exporter) publish(model *engagement.Model, st replica.Stats) {
 	rep := model.Reports()
 	if recs, _, ok := e.FrozenBilling(rep.BillingMonth); ok {
 		rep.Billing = engagement.BillingCounts(recs)
 	}
-	e.col.Publish(model, rep, invalid)
+	if xs, _, ok := e.FrozenBillingExceptions(rep.BillingMonth); ok {
+		rep.Exceptions = engagement.ExceptionCounts(xs)
+	}
+	e.col.Publish(model, rep, st.Invalid)
+	exceptions := 0
+	for _, v := range rep.Exceptions {
+		exceptions += v[0] + v[1] + v[2]
+	}
+	e.mu.Lock()
+	e.status.InvalidValues = st.Invalid
+	e.status.BillingMonth = rep.BillingMonth.String()
+	e.status.BillingExceptions, e.status.NoChannel = exceptions, st.NoChannel
+	e.mu.Unlock()
 }
 
 // Sync runs the engagement sync now, on fresh data, in the configured mode

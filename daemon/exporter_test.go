@@ -169,6 +169,7 @@ intercom_invalid_attribute_values{attribute="Last Coaching Call"} 1
 intercom_invalid_attribute_values{attribute="Registration Date"} 2
 # HELP intercom_merged_employers Employers merged into employer="(other)" by the series budget (MAX_SERIES_PER_FAMILY), by family.
 # TYPE intercom_merged_employers gauge
+intercom_merged_employers{family="intercom_billing_exceptions"} 0
 intercom_merged_employers{family="intercom_billing_members"} 0
 intercom_merged_employers{family="intercom_caseload_channel_mix"} 0
 intercom_merged_employers{family="intercom_caseload_members"} 0
@@ -306,6 +307,7 @@ intercom_engagement_contacts{employer="Acme",status="No Call"} 0
 intercom_engagement_contacts{employer="Acme",status="Unengaged"} 0
 # HELP intercom_merged_employers Employers merged into employer="(other)" by the series budget (MAX_SERIES_PER_FAMILY), by family.
 # TYPE intercom_merged_employers gauge
+intercom_merged_employers{family="intercom_billing_exceptions"} 0
 intercom_merged_employers{family="intercom_billing_members"} 0
 intercom_merged_employers{family="intercom_caseload_channel_mix"} 0
 intercom_merged_employers{family="intercom_caseload_members"} 2

@@ -62,9 +62,17 @@ func (e *Exporter) freeze(m *engagement.Model) bool {
 		}
 		slices.SortFunc(recs, func(a, b engagement.BillingRecord) int { return engagement.CompareIDs(a.ContactID, b.ContactID) })
 		e.frozen[mo] = state.Frozen{Month: mo, FrozenAt: m.Now, Records: recs}
+		e.freezeExceptions(m, mo)
 		changed = true
 		e.log.Info("billing month frozen: its cohort is kept and served as computed now", "month", mo.String(),
 			"members", len(recs), "frozen_at", m.Now.Format(time.RFC3339))
+	}
+	// Months frozen before exceptions were kept get them at their first
+	// computation since.
+	for mo, f := range e.frozen {
+		if !f.HasExceptions && e.freezeExceptions(m, mo) {
+			changed = true
+		}
 	}
 	for len(e.frozen) > FrozenMonthsKept {
 		oldest := prev
@@ -96,4 +104,40 @@ func (e *Exporter) frozenList() []state.Frozen {
 		return 0
 	})
 	return out
+}
+
+// freezeExceptions keeps the billing exceptions of the frozen month mo as m
+// computes them (in contact id order), next to its cohort; it reports
+// whether it did (not when mo is outside m's data window). The caller
+// holds frozenMu.
+func (e *Exporter) freezeExceptions(m *engagement.Model, mo engagement.Month) bool {
+	xs, err := m.BillingExceptions(mo)
+	if err != nil {
+		return false
+	}
+	if xs == nil {
+		xs = []engagement.BillingException{}
+	}
+	slices.SortFunc(xs, func(a, b engagement.BillingException) int { return engagement.CompareIDs(a.ContactID, b.ContactID) })
+	f := e.frozen[mo]
+	f.Exceptions, f.HasExceptions = xs, true
+	e.frozen[mo] = f
+	return true
+}
+
+// FrozenBillingExceptions is the frozen billing exceptions of month
+// (docs/reports.md), kept with its cohort, and when the cohort was frozen;
+// ok is false when the month or its exceptions are not frozen. The
+// exceptions are shared: do not change them.
+func (e *Exporter) FrozenBillingExceptions(month engagement.Month) (exceptions []engagement.BillingException, frozenAt time.Time, ok bool) {
+	if e.set.StateDir == "" {
+		return nil, time.Time{}, false
+	}
+	e.frozenMu.RLock()
+	defer e.frozenMu.RUnlock()
+	f, ok := e.frozen[month]
+	if !ok || !f.HasExceptions {
+		return nil, time.Time{}, false
+	}
+	return f.Exceptions, f.FrozenAt, true
 }

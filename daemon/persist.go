@@ -65,7 +65,7 @@ func (e *Exporter) restore() {
 	}
 	loaded := time.Since(t0)
 	model := engagement.Build(data, e.set.Rules, st.Now)
-	e.publish(model, st.Invalid)
+	e.publish(model, st)
 	e.pubEnd = st.RefreshEnd
 	e.saver.set(func(sf *state.File) { sf.Data = f.Data })
 	e.mu.Lock()

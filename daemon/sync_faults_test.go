@@ -723,3 +723,44 @@ func TestSyncHTTP_PostDuringARunIs409NamingTheRunningRunsStart(t *testing.T) {
 	assert.Equal(t, 5, sum.Written)
 	assert.Equal(t, 5, srv.Count(http.MethodPut, intercomtest.EndpointContact))
 }
+
+// The original app's callers ask for a dry run in the body of POST
+// /API/intercom. In apply mode, with contacts to write, such a run plans
+// them and writes none; the same request without the body writes them.
+func TestSyncHTTP_APIIntercomDryRunBodyWritesNothingInApplyMode(t *testing.T) {
+	ws := syncWorkspace()
+	srv := startFake(t, ws, intercomtest.Options{})
+	clk := &clock{t: time.Date(2026, 3, 15, 7, 0, 0, 0, time.UTC)}
+	e := newEnv(srv)
+	require.Equal(t, "apply", e["SYNC_MODE"])
+	exp := newExporter(t, e, clk.Now, nil)
+	api, err := web.New(web.Options{Source: exp, Syncer: exp, Metrics: http.NotFoundHandler(), AllowUnauthenticated: true,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LookbackDays: 365})
+	require.NoError(t, err)
+	post := func(target, body string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		api.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, target, strings.NewReader(body)))
+		return rec
+	}
+	for _, body := range []string{`{"dryRun": true}`, `{"lookbackDays": 365, "dryRun": true}`} {
+		rec := post("/API/intercom", body)
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		var sum engagement.Summary
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &sum))
+		assert.Equal(t, 5, sum.Planned, "the dry run plans the 5 writes of syncWorkspace")
+		assert.Equal(t, 0, sum.Written)
+	}
+	assert.Equal(t, 0, srv.Count(http.MethodPut, intercomtest.EndpointContact), "a dry run made a PUT")
+	for _, r := range srv.Requests() {
+		assert.NotEqual(t, http.MethodPut, r.Method, "request log: %v", r)
+	}
+
+	// A refused body runs nothing either.
+	assert.Equal(t, http.StatusBadRequest, post("/API/intercom", `{"dryRun": null}`).Code)
+	assert.Equal(t, 0, srv.Count(http.MethodPut, intercomtest.EndpointContact))
+
+	// Control: the same endpoint without a dry run writes in apply mode.
+	rec := post("/API/intercom", "")
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	assert.Equal(t, 5, srv.Count(http.MethodPut, intercomtest.EndpointContact))
+}

@@ -25,6 +25,7 @@ var exported = map[string][]string{
 	"intercom_participants":         {"coach", "employer", "band"},
 	"intercom_engagement_contacts":  {"employer", "status"},
 	"intercom_billing_members":      {"month", "employer", "reason"},
+	"intercom_billing_exceptions":   {"month", "employer", "reason"},
 	// Health.
 	"intercom_up": nil,
 	"intercom_refresh_last_success_timestamp_seconds": nil,
@@ -55,6 +56,7 @@ var fixedValues = map[string]map[string][]string{
 	"intercom_participants":                {"band": {"0-13d", "14-21d", "22-28d", "29d+"}},
 	"intercom_engagement_contacts":         {"status": {"Engaged", "At Risk", "Unengaged", "No Call"}},
 	"intercom_billing_members":             {"reason": {"new", "engaged", "new_and_engaged"}},
+	"intercom_billing_exceptions":          {"reason": {"missing_registration", "invalid_registration", "registered_after_month"}},
 	"intercom_sync_runs_total":             {"mode": {"dry-run", "apply"}, "result": {"success", "partial", "failed", "blocked"}},
 	"intercom_sync_contacts_updated_total": {"status": {"Engaged", "At Risk", "Unengaged"}},
 }

@@ -57,6 +57,8 @@ var endpoints = map[string]endpoint{
 		[]string{"format", "from", "to", "coach", "employer", "channel", "band"}},
 	"/billing.csv": {slices.Concat(web.BillingColumns, web.BillingJSONColumns),
 		[]string{"format", "month", "employer", "live"}},
+	"/billing-exceptions.csv": {web.BillingExceptionColumns,
+		[]string{"format", "month", "employer", "live"}},
 	"/billing-months.json": {web.BillingMonthColumns, nil},
 }
 

@@ -44,6 +44,31 @@ func (d Day) Start(loc *time.Location) time.Time {
 		_, end := t.ZoneBounds()
 		t = end
 	}
+	return firstMidnight(t, loc)
+}
+
+// firstMidnight returns the earlier of two midnights when a clock change
+// just before t repeated the hour that holds t (Asia/Amman 2021-10-29:
+// 00:00 +03 and, an hour later, 00:00 +02): the day starts at the first
+// one (docs/reports.md, "Day starts"). time.Date may answer either.
+func firstMidnight(t time.Time, loc *time.Location) time.Time {
+	start, _ := t.ZoneBounds()
+	if start.IsZero() || t.Sub(start) >= 24*time.Hour {
+		return t
+	}
+	_, offNow := t.Zone()
+	_, offBefore := start.Add(-time.Second).Zone()
+	if offBefore <= offNow {
+		return t // clocks went forward (or only the name changed): no repeat
+	}
+	earlier := t.Add(-time.Duration(offBefore-offNow) * time.Second)
+	if !earlier.Before(start) {
+		return t
+	}
+	e := earlier.In(loc)
+	if e.Hour() == 0 && e.Minute() == 0 && e.Second() == 0 && DayOf(e, loc) == DayOf(t, loc) {
+		return earlier
+	}
 	return t
 }
 
@@ -111,3 +136,18 @@ func (m Month) Before(o Month) bool {
 
 // String spells the month YYYY-MM.
 func (m Month) String() string { return fmt.Sprintf("%04d-%02d", m.Year, int(m.Month)) }
+
+// DateAttributeStamp reads an instant held by a contact attribute of
+// Intercom type date as the calendar date it stands for (docs/reports.md,
+// "A registration attribute of Intercom type date"): the UTC date when the
+// instant is exactly 00:00:00 UTC (how Intercom keeps a date set in its
+// interface or imported), else its date in loc (a value kept at the
+// workspace's own midnight). The stamp's instant is then the start of that
+// day in loc, as for an ISO date.
+func DateAttributeStamp(unix int64, loc *time.Location) Stamp {
+	if unix%86400 != 0 {
+		return Stamp{Unix: unix, Day: DayOfUnix(unix, loc)}
+	}
+	d := Day(unix / 86400)
+	return Stamp{Unix: d.Start(loc).Unix(), Day: d}
+}

@@ -111,6 +111,13 @@ func TestDay_StartIsTheFirstInstantOfTheDayInTheTimezone(t *testing.T) {
 		{"Santiago: DST skips midnight, day starts 01:00 -03", DateDay(2026, 9, 6), santiago, time.Date(2026, 9, 6, 4, 0, 0, 0, utc)},
 		// Havana skips 2026-03-08 00:00 CST -> 01:00 CDT = 05:00Z.
 		{"Havana: DST skips midnight, day starts 01:00 CDT", DateDay(2026, 3, 8), mustLoc("America/Havana"), time.Date(2026, 3, 8, 5, 0, 0, 0, utc)},
+		// Amman repeats midnight on 2021-10-29: 01:00 +03 -> 00:00 +02.
+		// The day begins at the first 00:00, +03 = 21:00Z on the 28th.
+		{"Amman: DST repeats midnight, day starts at the first one", DateDay(2021, 10, 29), mustLoc("Asia/Amman"), time.Date(2021, 10, 28, 21, 0, 0, 0, utc)},
+		// Havana repeats midnight every November: 01:00 CDT -> 00:00 CST on
+		// 2026-11-01; the first 00:00 CDT is 04:00Z.
+		{"Havana: DST repeats midnight, day starts at the first one", DateDay(2026, 11, 1), mustLoc("America/Havana"), time.Date(2026, 11, 1, 4, 0, 0, 0, utc)},
+		{"Amman: the day after the repeat starts 00:00 +02", DateDay(2021, 10, 30), mustLoc("Asia/Amman"), time.Date(2021, 10, 29, 22, 0, 0, 0, utc)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -125,6 +132,23 @@ func TestDay_StartIsTheFirstInstantOfTheDayInTheTimezone(t *testing.T) {
 				t.Errorf("one second before Start is on %s, want %s", d, tt.day-1)
 			}
 		})
+	}
+}
+
+func TestDayOfUnix_FirstHourOfARepeatedMidnightBelongsToThatDay(t *testing.T) {
+	amman := mustLoc("Asia/Amman")
+	// 21:30Z on 2021-10-28 is 00:30 +03 on the 29th, in the first of its
+	// two midnight hours: a session then is on the 29th, not the 28th.
+	at := time.Date(2021, 10, 28, 21, 30, 0, 0, utc).Unix()
+	if got, want := DayOfUnix(at, amman), DateDay(2021, 10, 29); got != want {
+		t.Errorf("DayOfUnix = %s, want %s", got, want)
+	}
+	table := newDayTable(amman, DateDay(2021, 10, 1), DateDay(2021, 11, 30))
+	if got, want := table.day(at), DateDay(2021, 10, 29); got != want {
+		t.Errorf("dayTable.day = %s, want %s", got, want)
+	}
+	if got, want := table.day(at-1800-1), DateDay(2021, 10, 28); got != want {
+		t.Errorf("dayTable.day one second before the first midnight = %s, want %s", got, want)
 	}
 }
 

@@ -38,6 +38,11 @@ type Contact struct {
 	// Registration is the first valid value among the registration
 	// attributes (docs/reports.md); nil when the contact is not enrolled.
 	Registration *Stamp
+	// RegistrationRaw is the JSON value of the first registration
+	// attribute present (not null), as Intercom holds it; "" when none is.
+	// With no valid Registration, it tells an unreadable value from a
+	// missing one (billing exceptions).
+	RegistrationRaw string
 	// StoredLastCall is the valid stored Last Coaching Call, nil when it is
 	// missing or unreadable.
 	StoredLastCall *Stamp

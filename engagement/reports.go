@@ -25,6 +25,9 @@ type Reports struct {
 	Engagement   map[string][4]int // by employer
 	BillingMonth Month
 	Billing      map[string][3]int // by employer
+	// Exceptions are the billing exceptions of BillingMonth by employer,
+	// indexed like ExceptionReasons.
+	Exceptions map[string][3]int
 }
 
 // Reports computes every aggregate report (docs/reports.md); billing is for
@@ -109,6 +112,8 @@ func (m *Model) Reports() Reports {
 			r.Billing[row.Member.Employer] = v
 		}
 	}
+	xs, _ := m.BillingExceptions(r.BillingMonth)
+	r.Exceptions = ExceptionCounts(xs)
 	return r
 }
 

@@ -130,6 +130,7 @@ func (rep *Replica) read(ctx context.Context, now time.Time) (*readResult, error
 		wsLoc:    wsLoc,
 		names:    rep.set.TimeAttributes(),
 		loc:      rep.set.Rules.Location,
+		types:    types,
 	}
 	if m.wsKnown = m.wsLoc != nil; !m.wsKnown {
 		m.wsLoc = time.UTC
@@ -505,6 +506,17 @@ func (s *store) samples(loc *time.Location) (convs, days []int64) {
 // stampOf turns a time attribute into a Stamp in the organisation
 // timezone: a date without a time is that day (its instant the start of
 // the day there); an instant is itself, on its day there.
+// registrationStamp reads a registration value by its attribute's Intercom
+// type (docs/reports.md): a date-typed value given as an instant is a
+// calendar date; integer and datetime values, and values of an unknown
+// type, are instants.
+func registrationStamp(v intercom.TimeValue, dataType string, loc *time.Location) engagement.Stamp {
+	if dataType == "date" && !v.DateOnly && !v.Local {
+		return engagement.DateAttributeStamp(v.Unix, loc)
+	}
+	return stampOf(v, loc)
+}
+
 func stampOf(v intercom.TimeValue, loc *time.Location) engagement.Stamp {
 	if v.DateOnly {
 		d := engagement.DateDay(v.Year, v.Month, v.Day)

@@ -55,6 +55,9 @@ func (s *Settings) fingerprint() string {
 		"LAST_CALL_ATTRIBUTE=" + s.LastCallAttribute,
 		"STATUS_ATTRIBUTE=" + s.StatusAttribute,
 		"LOOKBACK_DAYS=" + strconv.Itoa(s.Rules.LookbackDays),
+		// Saved registration days were read by this rule: date-typed
+		// values at UTC midnight are UTC dates (docs/reports.md).
+		"REGISTRATION_RULE=date-typed-utc-midnight",
 	}, "\n")
 }
 
@@ -120,6 +123,10 @@ type Stats struct {
 	AdminsKnown bool
 	// Contacts is how many contacts the copy holds.
 	Contacts int
+	// NoChannel counts the closed conversations with a missing or unknown
+	// channel created in the engaged window of the previous month's
+	// billing (docs/reports.md): calls that may be lost to billing.
+	NoChannel int
 	// Invalid counts the contacts whose value of a time attribute cannot be
 	// read, by attribute (every one of Settings.TimeAttributes).
 	Invalid map[string]int
@@ -165,6 +172,7 @@ func (rep *Replica) describe(st *Stats) {
 	st.Now, st.RefreshEnd = s.now, s.refreshEnd
 	st.WorkspaceTimezone, st.WorkspaceID, st.AdminsKnown = s.workspaceTZ, s.workspaceID, s.adminsKnown
 	st.Contacts = len(s.contacts)
+	st.NoChannel = s.othersCreatedIn(rep.billingWindow(s.now))
 	st.Invalid = s.invalid(rep.set.TimeAttributes())
 }
 
@@ -214,4 +222,14 @@ func (rep *Replica) warnOnce(key, msg string, args ...any) {
 		return
 	}
 	rep.log.Warn(msg, args...)
+}
+
+// billingWindow is the engaged window of the billing month of now (the
+// previous month) as [from, to) in UNIX seconds, in the rules' timezone.
+func (rep *Replica) billingWindow(now time.Time) (from, to int64) {
+	r := &rep.set.Rules
+	month := engagement.MonthOf(engagement.DayOf(now, r.Location)).Prev()
+	from = (month.First() - engagement.Day(r.BillingEngagedDays)).Start(r.Location).Unix()
+	to = (month.Last() + 1).Start(r.Location).Unix()
+	return from, to
 }

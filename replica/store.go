@@ -1,6 +1,8 @@
 package replica
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"maps"
 	"slices"
@@ -51,10 +53,14 @@ type store struct {
 	listedUnread []string
 	sessionAt    map[string]int32
 	others       map[string]int64 // closed, not a session: id -> updated_at
+	// otherCreated is the created_at of the others: the closed
+	// conversations with a missing or unknown channel, which billing
+	// cannot count (shown on the landing page).
+	otherCreated map[string]int64
 }
 
 func newStore() *store {
-	return &store{contactAt: map[string]int32{}, sessionAt: map[string]int32{}, others: map[string]int64{}}
+	return &store{contactAt: map[string]int32{}, sessionAt: map[string]int32{}, others: map[string]int64{}, otherCreated: map[string]int64{}}
 }
 
 // data is the rules' input: contacts by index, sessions unique.
@@ -225,15 +231,15 @@ func (s *store) applyConversations(convs []convRec, keepFrom int64) {
 		}
 		switch {
 		case keep && c.kind == convSession:
-			delete(s.others, c.id)
+			s.dropOther(c.id)
 			s.sessionAt[c.id] = int32(len(s.sessions))
 			s.sessions = append(s.sessions, engagement.Conversation{})
 			s.sessUpdated = append(s.sessUpdated, 0)
 			s.setSession(int32(len(s.sessions)-1), c)
 		case keep:
-			s.others[c.id] = c.updatedAt
+			s.others[c.id], s.otherCreated[c.id] = c.updatedAt, c.createdAt
 		default:
-			delete(s.others, c.id)
+			s.dropOther(c.id)
 		}
 	}
 }
@@ -321,6 +327,25 @@ func (s *store) prune(keepFrom int64) {
 		si++
 	}
 	maps.DeleteFunc(s.others, func(_ string, upd int64) bool { return upd < keepFrom })
+	maps.DeleteFunc(s.otherCreated, func(id string, _ int64) bool { _, ok := s.others[id]; return !ok })
+}
+
+func (s *store) dropOther(id string) {
+	delete(s.others, id)
+	delete(s.otherCreated, id)
+}
+
+// othersCreatedIn counts the closed conversations with a missing or
+// unknown channel created in [from, to): calls that may be lost to
+// billing when the window is a billing month's engaged window.
+func (s *store) othersCreatedIn(from, to int64) int {
+	n := 0
+	for _, at := range s.otherCreated {
+		if at >= from && at < to {
+			n++
+		}
+	}
+	return n
 }
 
 // include keeps the contacts with a registration or last call value and
@@ -382,7 +407,7 @@ func (s *store) saved(settings string) *state.Snapshot {
 	}
 	snap.Others = make([]state.Other, 0, len(s.others))
 	for id, upd := range s.others {
-		snap.Others = append(snap.Others, state.Other{ID: id, UpdatedAt: upd})
+		snap.Others = append(snap.Others, state.Other{ID: id, UpdatedAt: upd, CreatedAt: s.otherCreated[id]})
 	}
 	slices.SortFunc(snap.Others, func(a, b state.Other) int { return engagement.CompareIDs(a.ID, b.ID) })
 	return snap
@@ -400,6 +425,7 @@ func storeFrom(snap *state.Snapshot) (*store, error) {
 		contacts: snap.Contacts, cmeta: snap.ContactMeta, sessions: snap.Sessions, sessUpdated: snap.SessionUpdated,
 		attrTypes: map[string]string{}, contactAt: make(map[string]int32, len(snap.Contacts)),
 		sessionAt: make(map[string]int32, len(snap.Sessions)), others: make(map[string]int64, len(snap.Others)),
+		otherCreated: make(map[string]int64, len(snap.Others)),
 	}
 	if loc, err := time.LoadLocation(snap.WorkspaceTimezone); err == nil {
 		s.wsLoc = loc
@@ -423,7 +449,7 @@ func storeFrom(snap *state.Snapshot) (*store, error) {
 		s.sessionAt[s.sessions[i].ID] = int32(i)
 	}
 	for _, o := range snap.Others {
-		s.others[o.ID] = o.UpdatedAt
+		s.others[o.ID], s.otherCreated[o.ID] = o.UpdatedAt, o.CreatedAt
 	}
 	return s, nil
 }
@@ -443,6 +469,7 @@ type mapper struct {
 	dateFloor int64
 	names     []string // time attributes whose unreadable values are counted
 	loc       *time.Location
+	types     map[string]string // contact attribute name -> Intercom data_type
 }
 
 // searchAttr is a contact attribute read for its value, with its type.
@@ -499,7 +526,7 @@ func (m *mapper) contact(c *intercom.Contact) contactRec {
 	ec.Employer, _ = c.CustomAttributes.String(cfg.EmployerAttribute)
 	ec.StoredStatus, _ = c.CustomAttributes.String(cfg.StatusAttribute)
 	var meta state.ContactMeta
-	read := func(name string) *engagement.Stamp {
+	read := func(name string, registration bool) *engagement.Stamp {
 		v, err := c.CustomAttributes.Time(name)
 		switch {
 		case errors.Is(err, intercom.ErrMissing):
@@ -511,23 +538,38 @@ func (m *mapper) contact(c *intercom.Contact) contactRec {
 			return nil
 		}
 		s := stampOf(v, m.loc)
+		if registration {
+			s = registrationStamp(v, m.types[name], m.loc)
+		}
 		return &s
 	}
 	// The first valid registration attribute counts; every present but
 	// unreadable one is counted.
 	for _, name := range cfg.RegistrationAttributes {
-		if s := read(name); s != nil && ec.Registration == nil {
+		if ec.RegistrationRaw == "" {
+			ec.RegistrationRaw = presentValue(c.CustomAttributes[name])
+		}
+		if s := read(name, true); s != nil && ec.Registration == nil {
 			ec.Registration = s
 		}
 	}
 	if !slices.Contains(cfg.RegistrationAttributes, cfg.LastCallAttribute) {
-		ec.StoredLastCall = read(cfg.LastCallAttribute)
+		ec.StoredLastCall = read(cfg.LastCallAttribute, false)
 	} else if v, err := c.CustomAttributes.Time(cfg.LastCallAttribute); err == nil {
 		s := stampOf(v, m.loc)
 		ec.StoredLastCall = &s
 	}
 	meta.Attr = m.searched(c)
 	return contactRec{c: ec, meta: meta}
+}
+
+// presentValue is an attribute's JSON value when it is set (not missing,
+// not null), else "".
+func presentValue(raw json.RawMessage) string {
+	if v := bytes.TrimSpace(raw); len(v) > 0 && string(v) != "null" {
+		return string(v)
+	}
+	return ""
 }
 
 // searched says whether the attribute search of a full read finds the

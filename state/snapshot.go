@@ -57,11 +57,12 @@ type ContactMeta struct {
 type Other struct {
 	ID        string
 	UpdatedAt int64
+	CreatedAt int64
 }
 
 // snapshotVersion is the Snapshot encoding's own version, inside the file
 // format's (Version).
-const snapshotVersion = 1
+const snapshotVersion = 2
 
 // EncodeSnapshot encodes s compactly: strings that repeat (admins,
 // employers, owners, channels, statuses) once, numbers as varints, numeric
@@ -111,6 +112,7 @@ func EncodeSnapshot(s *Snapshot) []byte {
 			}
 		}
 		w.uvarint(uint64(meta.Invalid))
+		w.str(c.RegistrationRaw)
 	}
 
 	w.uvarint(uint64(len(s.Sessions)))
@@ -135,6 +137,7 @@ func EncodeSnapshot(s *Snapshot) []byte {
 	for _, o := range s.Others {
 		putConvID(&w, o.ID)
 		w.varint(o.UpdatedAt)
+		w.varint(o.UpdatedAt - o.CreatedAt)
 	}
 	return w.buf
 }
@@ -144,8 +147,11 @@ func EncodeSnapshot(s *Snapshot) []byte {
 func DecodeSnapshot(b []byte) (*Snapshot, error) {
 	r := reader{buf: b}
 	var in internedReader
-	if v := r.uvarint(); r.err == nil && v != snapshotVersion {
-		r.fail("snapshot encoding version %d, want %d", v, snapshotVersion)
+	// Version 1 lacks the registration values as Intercom holds them and
+	// the created_at of the conversations that are not sessions.
+	v := r.uvarint()
+	if r.err == nil && v != 1 && v != snapshotVersion {
+		r.fail("snapshot encoding version %d, want 1 or %d", v, snapshotVersion)
 	}
 	s := &Snapshot{Settings: r.str()}
 	for _, t := range []*time.Time{&s.Now, &s.ReadAt, &s.FullAt, &s.RefreshEnd} {
@@ -184,6 +190,9 @@ func DecodeSnapshot(b []byte) (*Snapshot, error) {
 			}
 		}
 		s.ContactMeta[i].Invalid = uint32(r.uvarint())
+		if v > 1 {
+			c.RegistrationRaw = r.str()
+		}
 	}
 
 	n = r.count(5)
@@ -220,6 +229,9 @@ func DecodeSnapshot(b []byte) (*Snapshot, error) {
 	for i := range s.Others {
 		oids.read(&r, i)
 		s.Others[i].UpdatedAt = r.varint()
+		if v > 1 {
+			s.Others[i].CreatedAt = s.Others[i].UpdatedAt - r.varint()
+		}
 	}
 	oids.finish(func(i int, id string) { s.Others[i].ID = id })
 

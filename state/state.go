@@ -108,6 +108,11 @@ type Frozen struct {
 	Month    engagement.Month
 	FrozenAt time.Time
 	Records  []engagement.BillingRecord
+	// Exceptions are the month's billing exceptions, frozen with the
+	// cohort; HasExceptions is false for a month frozen before exceptions
+	// were kept.
+	Exceptions    []engagement.BillingException
+	HasExceptions bool
 }
 
 // tokenFingerprintPrefix is hashed before the token, so that the

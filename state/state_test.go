@@ -34,7 +34,7 @@ func sample() *Snapshot {
 			{ID: "6a1", ExternalID: "P1", Name: "Ann Example", Email: "ann@example.com", OwnerID: "101",
 				Employer: " Acme ", Registration: stamp(1767225600, 20454), StoredLastCall: stamp(1773000000, 20520),
 				StoredStatus: "Engaged", UpdatedAt: 1773500000},
-			{ID: "6a2", Name: "Bo", Employer: " Acme ", StoredStatus: "Engaged", UpdatedAt: 1773500001},
+			{ID: "6a2", Name: "Bo", Employer: " Acme ", StoredStatus: "Engaged", UpdatedAt: 1773500001, RegistrationRaw: `"early January"`},
 			{ID: "ghost", Unread: true},
 		},
 		ContactMeta: []ContactMeta{{Attr: true, Invalid: 0}, {Attr: false, Invalid: 5}, {}},
@@ -44,7 +44,7 @@ func sample() *Snapshot {
 			{ID: "0123", CreatedAt: 1773200000, State: "closed", Channel: "Phone", AdminID: "101", ContactIdx: []int32{1}},
 		},
 		SessionUpdated: []int64{1773003600, 1773100000, 1773100000 + 5},
-		Others:         []Other{{ID: "100000009", UpdatedAt: 1773300000}, {ID: "x-9", UpdatedAt: 1773300001}},
+		Others:         []Other{{ID: "100000009", UpdatedAt: 1773300000, CreatedAt: 1773200000}, {ID: "x-9", UpdatedAt: 1773300001}},
 	}
 }
 
@@ -85,6 +85,15 @@ func TestSave_RoundTripWithModes(t *testing.T) {
 					Registration: 20454, LastCall: 20480, HasLastCall: true, Engaged: true, Qualifying: "100000001"},
 				{ContactID: "6a2", Registration: 20490, New: true},
 			},
+			Exceptions: []engagement.BillingException{
+				{ContactID: "6a3", Name: "Cy", Email: "cy@example.com", Employer: "Acme", Coach: "Alice Coach",
+					RegistrationValue: "early January", LastCall: 20480, Reason: engagement.ExceptionInvalidRegistration, Qualifying: "100000002"},
+			},
+			HasExceptions: true,
+		}, {
+			// Frozen before exceptions were kept, with no member (nil:
+			// the encoding does not tell an empty list from none).
+			Month: engagement.Month{Year: 2026, Month: time.March}, FrozenAt: time.Unix(1775600000, 0),
 		}},
 	}
 	if err := Save(dir, f); err != nil {
@@ -99,6 +108,7 @@ func TestSave_RoundTripWithModes(t *testing.T) {
 	}
 	got.SavedAt = f.SavedAt
 	got.Frozen[0].FrozenAt = f.Frozen[0].FrozenAt // compared above by instant
+	got.Frozen[1].FrozenAt = f.Frozen[1].FrozenAt
 	if !reflect.DeepEqual(got, f) {
 		t.Errorf("round trip:\n got %+v\nwant %+v", got, f)
 	}

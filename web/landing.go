@@ -3,8 +3,10 @@ package web
 import (
 	"bytes"
 	"html/template"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/coaching/intercom_exporter/collector"
@@ -49,6 +51,13 @@ code { background: #f4f4f4; padding: 0 0.2em; }
 <tr><th>refresh interval</th><td>{{.Status.Interval}}</td></tr>
 </table>
 
+{{with .Quality}}<h2>Data quality</h2>
+<table>
+<tr><th>unreadable attribute values</th><td>{{if .Invalid}}<span class="bad">{{.Invalid}}</span>{{else}}0{{end}}{{range .InvalidBy}} ({{.Name}}: {{.N}}){{end}}</td><td>contacts whose time attribute is set but cannot be read: not enrolled, or no stored last call (intercom_invalid_attribute_values)</td></tr>
+<tr><th>billing exceptions, {{.Month}}</th><td>{{if .Exceptions}}<span class="bad">{{.Exceptions}}</span>{{else}}0{{end}}</td><td>contacts with a call in the month's engaged window left out of billing: see <a href="{{.ExceptionsHref}}">/billing-exceptions.csv</a></td></tr>
+<tr><th>closed conversations without a known channel, {{.Month}}</th><td>{{if .NoChannel}}<span class="bad">{{.NoChannel}}</span>{{else}}0{{end}}</td><td>closed conversations created in the month's engaged window whose channel attribute is missing or not a session channel: calls that may be lost to billing</td></tr>
+</table>
+{{end}}
 <h2>Definitions</h2>
 <p>The rules in full, with worked examples: <a href="https://github.com/coaching/intercom_exporter/blob/main/docs/reports.md">docs/reports.md</a>; every setting: <a href="https://github.com/coaching/intercom_exporter/blob/main/docs/configuration.md">docs/configuration.md</a>.</p>
 <table>
@@ -63,7 +72,24 @@ type landingLink struct {
 	Label, Href, What string
 }
 
+// landingQuality is the data quality section: counts finance and
+// coaching leads act on.
+type landingQuality struct {
+	Invalid        int
+	InvalidBy      []landingCount
+	Month          string
+	Exceptions     int
+	ExceptionsHref string
+	NoChannel      int
+}
+
+type landingCount struct {
+	Name string
+	N    int
+}
+
 type landingData struct {
+	Quality      *landingQuality
 	Version      string
 	Links        []landingLink
 	MemberAccess bool
@@ -85,6 +111,7 @@ func (s *Server) landing(w http.ResponseWriter, _ *http.Request) {
 	if !st.LastSuccess.IsZero() {
 		d.Age = time.Since(st.LastSuccess).Truncate(time.Second)
 	}
+	d.Quality = landingQualityOf(st)
 	// Example periods follow the published data; before it, plain links.
 	billing, sessions := "/billing.csv", "/sessions.csv"
 	if m := s.o.Source.Model(); m != nil {
@@ -94,6 +121,7 @@ func (s *Server) landing(w http.ResponseWriter, _ *http.Request) {
 	d.Links = []landingLink{
 		{"/metrics", "/metrics", "Prometheus metrics, from the published snapshot"},
 		{"/billing.csv", billing, "billing cohort of a month (?month=YYYY-MM, default the previous month; employer=NAME, may repeat; live=true for the live computation of a frozen month)"},
+		{"/billing-exceptions.csv", "/billing-exceptions.csv", "contacts with a call in a month's engaged window left out of its billing cohort, with the reason (same parameters as /billing.csv)"},
 		{"/caseload.csv", "/caseload.csv", "one row per member with a session in the lookback (coach, employer, channels, lookback_days)"},
 		{"/participants.csv", "/participants.csv", "one row per enrolled participant (coach, employer, from, to: registration dates)"},
 		{"/sessions.csv", sessions, "one row per session in a date range (from, to required; coach, employer, channel)"},
@@ -102,7 +130,8 @@ func (s *Server) landing(w http.ResponseWriter, _ *http.Request) {
 		{"/readyz", "/readyz", "ready once reports are published"},
 	}
 	if s.o.Syncer != nil {
-		d.Links = append(d.Links, landingLink{"POST /sync", "", "run the engagement sync now (?dry_run=true only plans): curl -X POST"})
+		d.Links = append(d.Links, landingLink{"POST /sync", "", "run the engagement sync now (?dry_run=true only plans): curl -X POST"},
+			landingLink{"POST /API/intercom", "", `the same, at the original app's path; body {"dryRun": true} only plans`})
 	}
 	var buf bytes.Buffer
 	if err := landingPage.Execute(&buf, d); err != nil {
@@ -112,4 +141,20 @@ func (s *Server) landing(w http.ResponseWriter, _ *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	_, _ = w.Write(buf.Bytes())
+}
+
+// landingQualityOf is the data quality section of the published reports,
+// nil before any.
+func landingQualityOf(st collector.Status) *landingQuality {
+	if !st.Ready {
+		return nil
+	}
+	q := &landingQuality{Month: st.BillingMonth, Exceptions: st.BillingExceptions, NoChannel: st.NoChannel,
+		ExceptionsHref: "/billing-exceptions.csv?" + url.Values{"month": {st.BillingMonth}}.Encode()}
+	for _, name := range slices.Sorted(maps.Keys(st.InvalidValues)) {
+		n := st.InvalidValues[name]
+		q.Invalid += n
+		q.InvalidBy = append(q.InvalidBy, landingCount{name, n})
+	}
+	return q
 }

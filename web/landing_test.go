@@ -65,3 +65,26 @@ func TestLanding_BeforeFirstRefreshAndWithoutAccess(t *testing.T) {
 		t.Error("POST /sync listed while the sync is off")
 	}
 }
+
+func TestLanding_DataQualityCounts(t *testing.T) {
+	src := newSource(fixtureModel())
+	src.status.InvalidValues = map[string]int{"Registration Date": 3, "Enrolled Date": 0, "Last Coaching Call": 2}
+	src.status.BillingMonth, src.status.BillingExceptions, src.status.NoChannel = "2026-10", 4, 7
+	r := get(t, newTestServer(t, func(o *Options) { o.Source = src }).Handler(), "/")
+	for _, want := range []string{
+		`<h2>Data quality</h2>`,
+		`unreadable attribute values</th><td><span class="bad">5</span> (Enrolled Date: 0) (Last Coaching Call: 2) (Registration Date: 3)`,
+		`billing exceptions, 2026-10</th><td><span class="bad">4</span>`,
+		`href="/billing-exceptions.csv?month=2026-10"`,
+		`closed conversations without a known channel, 2026-10</th><td><span class="bad">7</span>`,
+		"<code>POST /API/intercom</code>",
+	} {
+		if !strings.Contains(r.body, want) {
+			t.Errorf("landing page lacks %q", want)
+		}
+	}
+	before := newSource(nil)
+	if r := get(t, newTestServer(t, func(o *Options) { o.Source = before }).Handler(), "/"); strings.Contains(r.body, "Data quality") {
+		t.Error("a data quality section before any data")
+	}
+}

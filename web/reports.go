@@ -48,6 +48,7 @@ func (s *Server) reports() []report {
 		{"caseload", []string{"coach", "employer", "channels", "band", "lookback_days"}, s.buildCaseload},
 		{"participants", []string{"coach", "employer", "band", "from", "to"}, s.buildParticipants},
 		{"sessions", []string{"from", "to", "coach", "employer", "channel", "band"}, s.buildSessions},
+		s.billingExceptionsReport(),
 	}
 }
 

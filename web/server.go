@@ -79,6 +79,9 @@ type Options struct {
 	// this long; every write extends it, so a slow but steady download of
 	// a large file is not cut off. 0 means DefaultWriteTimeout.
 	WriteTimeout time.Duration
+	// LookbackDays is LOOKBACK_DAYS: a sync body's lookbackDays must equal
+	// it. 0 takes it from the published model.
+	LookbackDays int
 }
 
 // DefaultWriteTimeout is how long a response may wait for a client to
@@ -208,6 +211,7 @@ func (s *Server) routes() http.Handler {
 	}
 	mux.Handle("/billing-months.json", methods(s.billingMonths, http.MethodGet))
 	mux.Handle("/sync", s.syncHandler())
+	mux.Handle("/API/intercom", s.syncHandler()) // the original app's path
 	return s.writeDeadlines(s.logRequests(mux))
 }
 

@@ -13,7 +13,8 @@ import (
 	"github.com/coaching/intercom_exporter/intercom"
 )
 
-// syncHandler serves POST /sync (docs/endpoints.md): 405 for other methods
+// syncHandler serves POST /sync and its alias for the original app's
+// callers, POST /API/intercom (docs/endpoints.md): 405 for other methods
 // (whether the sync is on or off), 404 when the sync is off, 401 or 403
 // without write access (docs/access.md), 409 during a run.
 func (s *Server) syncHandler() http.Handler {
@@ -23,6 +24,17 @@ func (s *Server) syncHandler() http.Handler {
 		}, http.MethodPost)
 	}
 	return methods(s.guard(needWrite, s.sync), http.MethodPost)
+}
+
+// lookbackDays is LOOKBACK_DAYS, which a body's lookbackDays must equal.
+func (s *Server) lookbackDays() int {
+	if s.o.LookbackDays > 0 {
+		return s.o.LookbackDays
+	}
+	if m := s.o.Source.Model(); m != nil {
+		return m.Config.LookbackDays
+	}
+	return engagement.DefaultConfig().LookbackDays
 }
 
 // syncError is the JSON body of a sync that did not run.
@@ -46,13 +58,21 @@ func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusBadRequest, syncError{Error: err.Error()})
 		return
 	}
+	body, err := readSyncBody(r.Body, s.lookbackDays())
+	if err != nil {
+		writeJSONError(w, syncBodyStatus(err), syncError{Error: oneLine(err.Error())})
+		return
+	}
+	// Either the query or the body can ask for a dry run; neither can
+	// turn one off (in SYNC_MODE=dry-run the runner never writes).
+	dryRun = dryRun || body.DryRun
 	// A client that hangs up does not stop a run that writes to Intercom:
 	// the runner would leave contacts for the next run, but there is no
 	// reason to. Server shutdown waits for it (ShutdownTimeout).
 	sum, err := s.o.Syncer.Sync(context.WithoutCancel(r.Context()), dryRun)
 	if err != nil {
 		code, body := syncFailure(err)
-		s.log.Warn("POST /sync did not run", "dry_run", dryRun, "code", code)
+		s.log.Warn("POST /sync did not run", "path", r.URL.Path, "dry_run", dryRun, "code", code)
 		s.log.Debug("POST /sync error", "err", err)
 		writeJSONError(w, code, body)
 		return
@@ -61,7 +81,7 @@ func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
 	if sum.Result == engagement.ResultFailed || sum.Result == engagement.ResultBlocked {
 		code = http.StatusBadGateway
 	}
-	s.log.Info("POST /sync ran", "dry_run", dryRun, "mode", sum.Mode, "result", sum.Result,
+	s.log.Info("POST /sync ran", "path", r.URL.Path, "dry_run", dryRun, "mode", sum.Mode, "result", sum.Result,
 		"planned", sum.Planned, "written", sum.Written, "failed", sum.Failed, "left", sum.Left)
 	if !sum.DataTimestamp.IsZero() {
 		w.Header().Set("X-Data-Timestamp", sum.DataTimestamp.Format(time.RFC3339))

@@ -2,7 +2,8 @@
 //
 // A Workspace holds the data (admins, contacts, conversations, data
 // attributes) in memory; a Server serves it over HTTP the way the official
-// API description (versions 2.10 and 2.11) and Intercom's developer
+// API descriptions (versions 2.10 to 2.16, in the shape of the version a
+// request asks for) and Intercom's developer
 // documentation describe, including its awkward parts: bearer auth, error
 // lists, cursor pagination, the search query language with its nesting
 // limits, whole-day date matching on contact searches in the workspace

@@ -311,9 +311,14 @@ func lower(s string) string {
 }
 
 // registration stores a participant's registration date in one of the ways
-// seen in real workspaces.
+// seen in real workspaces. Registration Date is a date attribute: Intercom
+// keeps a date set in its interface or imported at 00:00:00 UTC of that
+// date, so most values are that midnight; some hold a full instant (set
+// through the API with a time of day).
 func (g *generator) registration(attrs intercom.Attributes, at int64) {
-	isoDay := time.Unix(at, 0).In(g.w.loc).Format(time.DateOnly)
+	local := time.Unix(at, 0).In(g.w.loc)
+	isoDay := local.Format(time.DateOnly)
+	utcMidnight := time.Date(local.Year(), local.Month(), local.Day(), 0, 0, 0, 0, time.UTC).Unix()
 	invalid := func() json.RawMessage {
 		switch g.rng.IntN(3) {
 		case 0:
@@ -324,10 +329,12 @@ func (g *generator) registration(attrs intercom.Attributes, at int64) {
 		return rawInt(0)
 	}
 	switch r := g.rng.Float64(); {
+	case r < 0.62:
+		attrs[AttrRegistrationDate] = rawInt(utcMidnight)
 	case r < 0.70:
 		attrs[AttrRegistrationDate] = rawInt(at)
 	case r < 0.74:
-		attrs[AttrRegistrationDate] = rawString(strconv.FormatInt(at, 10))
+		attrs[AttrRegistrationDate] = rawString(strconv.FormatInt(utcMidnight, 10))
 	case r < 0.77:
 		attrs[AttrRegistrationDate] = rawString(time.Unix(at, 0).UTC().Format(time.RFC3339))
 	case r < 0.89:

@@ -313,6 +313,11 @@ func TestSearch_RefusedQueriesAre400ErrorLists(t *testing.T) {
 		{"contact date <=", "/contacts/search", searchBody(filter("created_at", "<=", base), 0, ""), "invalid_operator"},
 		{"contact date IN", "/contacts/search", searchBody(filter("updated_at", "IN", []int64{base}), 0, ""), "invalid_operator"},
 		{"contact custom date NIN", "/contacts/search", searchBody(filter("custom_attributes.Registration Date", "NIN", []int64{base}), 0, ""), "invalid_operator"},
+		{"contact custom date !=", "/contacts/search", searchBody(filter("custom_attributes.Registration Date", "!=", base), 0, ""), "invalid_operator"},
+		{"contact custom date >=", "/contacts/search", searchBody(filter("custom_attributes.Registration Date", ">=", base), 0, ""), "invalid_operator"},
+		{"contact custom date <=", "/contacts/search", searchBody(filter("custom_attributes.Registration Date", "<=", base), 0, ""), "invalid_operator"},
+		{"contact custom date IN", "/contacts/search", searchBody(filter("custom_attributes.Registration Date", "IN", []int64{base}), 0, ""), "invalid_operator"},
+		{"contact date NIN", "/contacts/search", searchBody(filter("updated_at", "NIN", []int64{base}), 0, ""), "invalid_operator"},
 		{"> on a string", "/contacts/search", searchBody(filter("email", ">", "a"), 0, ""), "invalid_operator"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -233,7 +233,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if resp.status == 0 {
-		resp = h(s, r, id, body)
+		resp = adaptToVersion(r, endpoint, h(s, r, id, body))
 	}
 	rec.Status = resp.status
 	writeResponse(w, resp)

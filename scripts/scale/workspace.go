@@ -215,7 +215,10 @@ func (st *workspaceStats) writeData(ws *intercomtest.Workspace, path string, now
 		ec.StoredStatus, _ = c.CustomAttributes.String(cfg.StatusAttribute)
 		for _, a := range cfg.RegistrationAttributes {
 			if s := stamp(&c, a); s != nil && ec.Registration == nil {
-				ec.Registration = s
+				// The generator's registration attributes are dates: read
+				// as the exporter reads date-typed values.
+				r := engagement.DateAttributeStamp(s.Unix, loc)
+				ec.Registration = &r
 			}
 		}
 		ec.StoredLastCall = stamp(&c, cfg.LastCallAttribute)
