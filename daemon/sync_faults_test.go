@@ -481,8 +481,17 @@ func TestSync_CancelledHalfWayNoContactHalfWrittenAndTheNextRunWritesTheRest(t *
 	require.NotEmpty(t, s.Notes)
 	assert.Contains(t, s.Notes[len(s.Notes)-1], "the run was stopped")
 
+	// Every PUT the fake matched is recorded once its handler has given up
+	// (or, on a loaded machine, a PUT that reached the fake after the run
+	// was cancelled, written as Intercom would): only then is what was
+	// written known.
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return srv.Count(http.MethodPut, intercomtest.EndpointContact) == n
+	}, 15*time.Second, 5*time.Millisecond)
 	written := writtenIDs(t, srv)
-	require.Len(t, written, 3)
+	require.GreaterOrEqual(t, len(written), 3, "the first three PUTs are answered")
 	for i := 1; i <= 12; i++ {
 		id := manyID(i)
 		if slices.Contains(written, id) {
@@ -506,11 +515,9 @@ func TestSync_CancelledHalfWayNoContactHalfWrittenAndTheNextRunWritesTheRest(t *
 	s, err = exp.Sync(context.Background(), false)
 	require.NoError(t, err)
 	assert.Equal(t, engagement.ResultSuccess, s.Result)
-	assert.Equal(t, 9, s.Planned)
-	assert.Equal(t, 3, s.Unchanged)
-	assert.Equal(t, 9, s.Written)
-	// (Only PUTs answered 200 count: the held PUTs of the first run may be
-	// recorded late, as dropped.)
+	assert.Equal(t, 12-len(written), s.Planned)
+	assert.Equal(t, len(written), s.Unchanged)
+	assert.Equal(t, 12-len(written), s.Written)
 	assert.Equal(t, without(manyIDs(12), written), writtenIDs(t, srv))
 	for i := 1; i <= 12; i++ {
 		assert.Equal(t, pairOf(manyCall(i), manyStatus(i)), storedPair(t, ws, manyID(i)))
