@@ -275,3 +275,61 @@ func TestWorkspace_SameWorkspaceBehindAnotherAPIBase_KeepsTheState(t *testing.T)
 	assert.NotContains(t, logs.String(), "level=ERROR")
 	setAsideGauge(t, exp, 0)
 }
+
+// unbind makes the saved file one that names no workspace, as a file
+// migrated from version 1 does.
+func unbind(t *testing.T, dir string) {
+	t.Helper()
+	f, err := state.Load(dir)
+	require.NoError(t, err)
+	f.WorkspaceID, f.TokenFingerprint = "", ""
+	require.NoError(t, state.Save(dir, f))
+}
+
+// A file that names no workspace yet (migrated from version 1) is matched
+// by the API base, as it was written: used on the same base, bound to the
+// app id and token at the first save; set aside on another base.
+func TestWorkspace_UnboundFile_MatchedByAPIBaseThenBoundAtTheFirstSave(t *testing.T) {
+	t.Run("same API base", func(t *testing.T) {
+		a := fakeWithToken(t, smallWorkspace(), "")
+		e := newEnv(a)
+		e["INTERCOM_ACCESS_TOKEN"] = tokenA
+		dir := t.TempDir()
+		e["STATE_DIR"] = dir
+		clk, _ := saveWorkspaceA(t, e)
+		unbind(t, dir)
+
+		exp := newExporter(t, e, clk.Now, nil)
+		exp.Restore()
+		assert.True(t, exp.Status().Ready)
+		_, _, ok := exp.FrozenBilling(february)
+		assert.True(t, ok)
+		clk.Add(time.Hour)
+		require.NoError(t, exp.Refresh(context.Background()))
+		exp.FlushState()
+		f, err := state.Load(dir)
+		require.NoError(t, err)
+		assert.Equal(t, "coachingdemo", f.WorkspaceID, "bound at the first save")
+		assert.Equal(t, state.TokenFingerprint(tokenA), f.TokenFingerprint)
+		assert.Len(t, f.Frozen, 1)
+	})
+	t.Run("another API base", func(t *testing.T) {
+		a := fakeWithToken(t, smallWorkspace(), "")
+		e := newEnv(a)
+		dir := t.TempDir()
+		e["STATE_DIR"] = dir
+		clk, _ := saveWorkspaceA(t, e)
+		unbind(t, dir)
+
+		e["INTERCOM_API_BASE"] = proxy(t, func(*http.Request) *intercomtest.Server { return a }).URL
+		var logs syncBuffer
+		exp := newExporter(t, e, clk.Now, &logs)
+		exp.Restore()
+		assert.False(t, exp.Status().Ready)
+		aside, err := state.SetAsideFiles(dir)
+		require.NoError(t, err)
+		require.Len(t, aside, 1)
+		assert.Contains(t, aside[0], otherReason)
+		assert.Contains(t, logs.String(), "INTERCOM_API_BASE differs")
+	})
+}
