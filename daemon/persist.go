@@ -172,6 +172,7 @@ func (e *Exporter) confirmWorkspace(id string) {
 		e.runner.RestoreWritten(nil)
 		e.saver.set(func(sf *state.File) { *sf = state.File{} })
 		e.col.Withdraw()
+		e.col.Restored(time.Time{})
 		e.pubEnd = time.Time{}
 		e.mu.Lock()
 		e.status.LastSuccess = time.Time{}

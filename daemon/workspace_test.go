@@ -333,3 +333,47 @@ func TestWorkspace_UnboundFile_MatchedByAPIBaseThenBoundAtTheFirstSave(t *testin
 		assert.Contains(t, logs.String(), "INTERCOM_API_BASE differs")
 	})
 }
+
+// Same token, another workspace behind the URL whose GET /me answers but
+// whose reads then fail: the reports restored from the old workspace are
+// withdrawn all the same; nothing is published until the new workspace's
+// refresh succeeds.
+func TestWorkspace_SameTokenAnotherWorkspace_RestoredReportsWithdrawnEvenIfTheRefreshFails(t *testing.T) {
+	a := fakeWithToken(t, smallWorkspace(), "")
+	b := fakeWithToken(t, otherWorkspace(), "")
+	var target atomic.Pointer[intercomtest.Server]
+	target.Store(a)
+	var failReads atomic.Bool
+	gw := proxy(t, func(r *http.Request) *intercomtest.Server {
+		if failReads.Load() && r.URL.Path != "/me" {
+			return nil // 401 for everything but GET /me
+		}
+		return target.Load()
+	})
+	e := newEnv(a)
+	e["INTERCOM_API_BASE"] = gw.URL
+	dir := t.TempDir()
+	e["STATE_DIR"] = dir
+	clk, _ := saveWorkspaceA(t, e)
+
+	target.Store(b)
+	failReads.Store(true)
+	exp := newExporter(t, e, clk.Now, nil)
+	exp.Restore()
+	require.True(t, exp.Status().Ready)
+	require.Error(t, exp.Refresh(context.Background()))
+	assert.False(t, exp.Status().Ready, "workspace A's reports still served")
+	assert.Nil(t, exp.Model())
+	_, _, ok := exp.FrozenBilling(february)
+	assert.False(t, ok)
+	assert.Empty(t, exp.Runner().Written())
+	aside, err := state.SetAsideFiles(dir)
+	require.NoError(t, err)
+	assert.Len(t, aside, 1)
+
+	failReads.Store(false)
+	require.NoError(t, exp.Refresh(context.Background()))
+	recs := liveRecords(t, exp, february)
+	require.Len(t, recs, 1)
+	assert.Equal(t, "b1", recs[0].ContactID)
+}
