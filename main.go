@@ -174,9 +174,11 @@ func run(args []string, env envconfig.Lookuper, stdout, stderr io.Writer) int {
 	// a running sync, whose POST /sync client gets its partial summary;
 	// then the HTTP server drains (at most web.ShutdownTimeout), then the
 	// scheduler stops its jobs (at most daemon.StopTimeout), then the
-	// state is saved (at most daemon.SaveTimeout). The scheduler runs on
-	// its own context so that it outlives the HTTP drain.
-	serveCtx, stopServing := context.WithCancel(ctx)
+	// state is saved (at most daemon.SaveTimeout). Serving and the
+	// scheduler have contexts of their own: serving ends when the watcher
+	// below says so, after the syncs are cancelled, and the scheduler
+	// outlives the HTTP drain.
+	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopServing()
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRun()
@@ -197,7 +199,8 @@ func run(args []string, env envconfig.Lookuper, stdout, stderr io.Writer) int {
 			}
 			logger.Error("The refresh and sync scheduler stopped unexpectedly; stopping the exporter so that it is restarted", "err", err)
 			died <- err
-		case <-serveCtx.Done():
+		case <-serveCtx.Done(): // serving failed on its own
+		case <-ctx.Done():
 			logger.Info("Stopping: cancelling a running sync, then draining HTTP, stopping the scheduler and saving the state",
 				"http_drain_max", web.ShutdownTimeout, "scheduler_stop_max", daemon.StopTimeout, "final_save_max", daemon.SaveTimeout)
 		}
