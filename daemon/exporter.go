@@ -41,8 +41,9 @@ type Settings struct {
 	// BillingFreezeDays is how long after its end a month's billing cohort
 	// is frozen.
 	BillingFreezeDays int
-	// StateDir is where state is saved ("" for none); Identity names the
-	// workspace it belongs to (state of another one is not used).
+	// StateDir is where state is saved ("" for none). Saved state belongs
+	// to the workspace GET /me names; Identity (the API base) matches only
+	// a file that names no workspace yet (migrated from version 1).
 	StateDir, Identity string
 	// TokenFingerprint identifies the access token in saved state without
 	// holding it (state.TokenFingerprint).
@@ -113,6 +114,9 @@ type Exporter struct {
 	// frozenHeld stops freezing from live data while frozen months may be
 	// in a state file set aside or not readable (guarded by frozenMu).
 	frozenHeld bool
+	// leftInPlace: a state file that cannot be used could not be moved
+	// aside (guarded by frozenMu).
+	leftInPlace bool
 	// The workspace the saved state belongs to, until GET /me has
 	// confirmed it (guarded by refreshMu): expectWorkspace is the app id
 	// of the state restored and served (same token), pending the state

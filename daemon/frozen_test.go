@@ -251,6 +251,12 @@ func TestFrozenBilling_AStateFileThatCannotBeReadIsNeitherOverwrittenNorRefrozen
 	exp := newExporter(t, e, func() time.Time { return time.Date(2026, 3, 6, 0, 0, 0, 0, time.UTC) }, &logs)
 	exp.Restore()
 	assert.Contains(t, logs.String(), "level=ERROR msg=\"saved state cannot be used and is left in place")
+	// Counted with the files set aside: no month is frozen while it is there.
+	assert.NoError(t, testutil.CollectAndCompare(exp.Health(), strings.NewReader(`
+# HELP intercom_state_set_aside_files State files set aside in STATE_DIR (damaged, a newer version, another workspace); above 0, no billing month is frozen.
+# TYPE intercom_state_set_aside_files gauge
+intercom_state_set_aside_files 1
+`), "intercom_state_set_aside_files"))
 	require.NoError(t, exp.Refresh(context.Background()))
 	_, _, ok := exp.FrozenBilling(february)
 	assert.False(t, ok)

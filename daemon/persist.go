@@ -134,8 +134,10 @@ func (e *Exporter) load(dir string) *state.File {
 func (e *Exporter) keepInPlace() {
 	e.saver.stop()
 	e.frozenMu.Lock()
-	e.frozenHeld = true
+	e.frozenHeld, e.leftInPlace = true, true
 	e.frozenMu.Unlock()
+	// Counted with the files set aside: it holds frozen months just the same.
+	e.col.SetAsideFiles(1)
 }
 
 // confirmWorkspace compares the workspace GET /me named (its app id) with
@@ -214,13 +216,22 @@ func (e *Exporter) useFrozenAndWritten(f *state.File) {
 // a state file set aside is in dir: the frozen months are in it.
 func (e *Exporter) holdFreezingIfSetAside(dir string) {
 	aside, err := state.SetAsideFiles(dir)
-	e.col.SetAsideFiles(len(aside))
+	e.frozenMu.Lock()
+	n := len(aside)
+	if e.leftInPlace {
+		n++
+	}
 	if err == nil && len(aside) == 0 {
+		e.frozenMu.Unlock()
+		e.col.SetAsideFiles(n)
 		return
 	}
-	e.frozenMu.Lock()
 	e.frozenHeld = true
 	e.frozenMu.Unlock()
+	if err != nil && n == 0 {
+		n = 1 // unknown: the alert must not stay quiet
+	}
+	e.col.SetAsideFiles(n)
 	if err != nil {
 		e.log.Error("cannot list the state folder: no billing month is frozen until this restart succeeds", "err", err)
 		return
