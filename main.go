@@ -171,32 +171,74 @@ func run(args []string, env envconfig.Lookuper, stdout, stderr io.Writer) int {
 		return 1
 	}
 
-	// The refresh loop and the sync schedule run until ctx is done; Run
-	// returns once running jobs have stopped.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// The stop, in order (docs/shutdown-and-workspace.md): SIGTERM cancels
+	// a running sync, whose POST /sync client gets its partial summary;
+	// then the HTTP server drains (at most web.ShutdownTimeout), then the
+	// scheduler stops its jobs (at most daemon.StopTimeout), then the
+	// state is saved (at most daemon.SaveTimeout). Serving and the
+	// scheduler have contexts of their own: serving ends when the watcher
+	// below says so, after the syncs are cancelled, and the scheduler
+	// outlives the HTTP drain.
+	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServing()
+	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRun()
 	runDone := make(chan error, 1)
-	go func() { runDone <- exp.Run(ctx) }()
+	go func() { runDone <- runExporter(exp, runCtx) }()
+
+	// Watch the scheduler while serving: if it ends before it is asked to
+	// (a job that cannot be scheduled, a loop that died), stop at once with
+	// an error so that systemd or Kubernetes restarts the process.
+	died := make(chan error, 1)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		select {
+		case err := <-runDone:
+			if err == nil {
+				err = errors.New("it returned without being asked to stop")
+			}
+			logger.Error("The refresh and sync scheduler stopped unexpectedly; stopping the exporter so that it is restarted", "err", err)
+			died <- err
+		case <-serveCtx.Done(): // serving failed on its own
+		case <-ctx.Done():
+			logger.Info("Stopping: cancelling a running sync, then draining HTTP, stopping the scheduler and saving the state",
+				"http_drain_max", web.ShutdownTimeout, "scheduler_stop_max", daemon.StopTimeout, "final_save_max", daemon.SaveTimeout)
+		}
+		exp.StopSyncs()
+		stopServing()
+	}()
 
 	if cfg.Demo {
 		// The demo shows the sync too: one apply run on the first data,
 		// instead of waiting for SYNC_SCHEDULE.
-		go demoSync(ctx, exp)
+		go demoSync(serveCtx, exp)
 	}
 
 	code := 0
-	if err := srv.Serve(ctx); err != nil {
+	if err := srv.Serve(serveCtx); err != nil {
 		logger.Error("Serving HTTP failed", "address", cfg.ListenAddress, "err", err)
 		code = 1
 	}
-	cancel()
-	if err := <-runDone; err != nil {
-		logger.Error("The refresh scheduler failed", "err", err)
+	stopServing()
+	<-watched
+	select {
+	case <-died:
 		code = 1
+	default:
+		stopRun()
+		if err := <-runDone; err != nil {
+			logger.Error("The refresh scheduler failed", "err", err)
+			code = 1
+		}
 	}
 	logger.Info("Stopped " + program)
 	return code
 }
+
+// runExporter runs the refresh and sync scheduler until ctx is done (a
+// variable so that a test can make it fail).
+var runExporter = (*daemon.Exporter).Run
 
 // demoSync runs one sync as soon as the first reports are published.
 func demoSync(ctx context.Context, exp *daemon.Exporter) {

@@ -57,6 +57,11 @@ func (c *Collector) Publish(m *engagement.Model, rep engagement.Reports, invalid
 	c.pub.Store(c.newPublication(m, rep, invalid))
 }
 
+// Withdraw takes the published reports back: nothing is published until
+// the next Publish (reports restored from state that turned out to be
+// another workspace's).
+func (c *Collector) Withdraw() { c.pub.Store(nil) }
+
 // MergedEmployers names, by metric family, the employers that the series
 // budget merged into employer="(other)" in the reports published for m, so
 // that the member files take employer=(other) as the dashboards do
@@ -102,6 +107,14 @@ func (c *Collector) Restored(lastSuccess time.Time) { c.m.restored(lastSuccess) 
 
 // SyncFinished records a sync run.
 func (c *Collector) SyncFinished(s engagement.Summary, end time.Time) { c.m.syncFinished(s, end) }
+
+// StateSaveFailed counts a failed save of the state file
+// (intercom_state_save_failures_total).
+func (c *Collector) StateSaveFailed() { c.m.stateSaveFailed() }
+
+// SetAsideFiles records how many state files are set aside in STATE_DIR
+// (intercom_state_set_aside_files).
+func (c *Collector) SetAsideFiles(n int) { c.m.setAsideFiles(n) }
 
 // ObserveRequest counts an Intercom API call (the Intercom client's
 // observer).

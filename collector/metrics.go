@@ -36,6 +36,8 @@ type metrics struct {
 	syncSuccess                        *prometheus.Desc
 	syncUpdated                        *prometheus.Desc
 	syncFailed                         *prometheus.Desc
+	saveFailed                         *prometheus.Desc
+	setAside                           *prometheus.Desc
 
 	mu            sync.Mutex // guards everything below
 	attempted     bool
@@ -52,6 +54,8 @@ type metrics struct {
 	syncSuccessV  time.Time
 	syncUpdatedV  map[string]float64
 	syncFailuresV float64
+	saveFailedV   float64
+	setAsideV     float64
 }
 
 func newMetrics(set Settings) *metrics {
@@ -86,6 +90,10 @@ func newMetrics(set Settings) *metrics {
 			"Contacts written by the engagement sync, by their new status.", []string{"status"}, nil),
 		syncFailed: prometheus.NewDesc("intercom_sync_failures_total",
 			"Contact updates of the engagement sync that failed for good in a run.", nil, nil),
+		saveFailed: prometheus.NewDesc("intercom_state_save_failures_total",
+			"Saves of the state file in STATE_DIR that failed (frozen billing months may not be persisted).", nil, nil),
+		setAside: prometheus.NewDesc("intercom_state_set_aside_files",
+			"State files set aside in STATE_DIR (damaged, a newer version, another workspace); above 0, no billing month is frozen.", nil, nil),
 		api:          map[[2]string]float64{},
 		syncRunsV:    map[[2]string]float64{},
 		syncUpdatedV: map[string]float64{},
@@ -136,6 +144,20 @@ func (m *metrics) ObserveRequest(_, endpoint, code string, _ time.Duration) {
 func (m *metrics) ObserveRateLimit(limit, remaining int, _ time.Time) {
 	m.mu.Lock()
 	m.rateSeen, m.rateLimitV, m.rateRemainV = true, float64(limit), float64(remaining)
+	m.mu.Unlock()
+}
+
+// stateSaveFailed counts a failed save of the state file.
+func (m *metrics) stateSaveFailed() {
+	m.mu.Lock()
+	m.saveFailedV++
+	m.mu.Unlock()
+}
+
+// setAsideFiles records how many state files are set aside.
+func (m *metrics) setAsideFiles(n int) {
+	m.mu.Lock()
+	m.setAsideV = float64(n)
 	m.mu.Unlock()
 }
 
@@ -210,7 +232,7 @@ func (c *Collector) describeHealth(ch chan<- *prometheus.Desc) {
 	m := c.m
 	for _, d := range []*prometheus.Desc{m.up, m.lastSuccess, m.lastDur, m.intervalD, m.refreshes,
 		m.failures, m.apiRequests, m.rateLimit, m.rateRemain, m.syncRuns,
-		m.syncSuccess, m.syncUpdated, m.syncFailed} {
+		m.syncSuccess, m.syncUpdated, m.syncFailed, m.saveFailed, m.setAside} {
 		ch <- d
 	}
 }
@@ -282,6 +304,8 @@ func (c *Collector) collectHealth(ch chan<- prometheus.Metric) {
 	if len(m.syncRunsV) > 0 {
 		add(m.syncFailed, prometheus.CounterValue, m.syncFailuresV)
 	}
+	add(m.saveFailed, prometheus.CounterValue, m.saveFailedV)
+	add(m.setAside, prometheus.GaugeValue, m.setAsideV)
 	m.mu.Unlock()
 	for _, x := range out {
 		ch <- x

@@ -41,8 +41,9 @@ type Settings struct {
 	// BillingFreezeDays is how long after its end a month's billing cohort
 	// is frozen.
 	BillingFreezeDays int
-	// StateDir is where state is saved ("" for none); Identity names the
-	// workspace it belongs to (state of another one is not used).
+	// StateDir is where state is saved ("" for none). Saved state belongs
+	// to the workspace GET /me names; Identity (the API base) matches only
+	// a file that names no workspace yet (migrated from version 1).
 	StateDir, Identity string
 	// TokenFingerprint identifies the access token in saved state without
 	// holding it (state.TokenFingerprint).
@@ -113,6 +114,22 @@ type Exporter struct {
 	// frozenHeld stops freezing from live data while frozen months may be
 	// in a state file set aside or not readable (guarded by frozenMu).
 	frozenHeld bool
+	// leftInPlace: a state file that cannot be used could not be moved
+	// aside (guarded by frozenMu).
+	leftInPlace bool
+	// The workspace the saved state belongs to, until GET /me has
+	// confirmed it (guarded by refreshMu): expectWorkspace is the app id
+	// of the state restored and served (same token), pending the state
+	// held back, nothing of it served (another token).
+	expectWorkspace string
+	pending         *state.File
+
+	// fatal receives the error of a background loop that stopped
+	// unexpectedly; Run returns it.
+	fatal chan error
+	// stopping is cancelled by StopSyncs: it cancels every running sync.
+	stopping     context.Context
+	stopSyncsNow context.CancelCauseFunc
 }
 
 // New is an Exporter driving p. It does not call Intercom: Run (or
@@ -136,9 +153,13 @@ func New(set Settings, p Parts) *Exporter {
 		runner: p.Runner,
 		attrs:  p.Attributes,
 		frozen: map[engagement.Month]state.Frozen{},
+		fatal:  make(chan error, 1),
 	}
+	e.stopping, e.stopSyncsNow = context.WithCancelCause(context.Background())
 	if set.StateDir != "" {
 		e.saver = newSaver(set.StateDir, set.Identity, p.Logger)
+		e.saver.failed = e.col.StateSaveFailed
+		e.saver.died = e.die
 	}
 	e.status = collector.Status{Interval: set.RefreshInterval, SyncMode: string(set.SyncMode), AdminsKnown: true, APIHost: set.APIHost}
 	return e
@@ -240,6 +261,11 @@ func (e *Exporter) refreshLocked(ctx context.Context) (*engagement.Model, error)
 	ctx, cancel := context.WithTimeout(ctx, e.refreshTimeout())
 	defer cancel()
 	data, st, err := e.rep.Refresh(ctx, now)
+	if st.WorkspaceID != "" {
+		// GET /me answered: the saved state is that workspace's or is
+		// set aside, before anything is frozen or published.
+		e.confirmWorkspace(st.WorkspaceID)
+	}
 	if err != nil && errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
 		err = fmt.Errorf("the refresh did not finish within REFRESH_TIMEOUT (%s): %w", e.refreshTimeout(), err)
 	}
@@ -341,11 +367,26 @@ func (e *Exporter) publish(model *engagement.Model, st replica.Stats) {
 	e.mu.Unlock()
 }
 
+// ErrStopping is returned by a sync asked for once the exporter is
+// stopping (StopSyncs).
+var ErrStopping = errors.New("the exporter is stopping: no sync is started")
+
+// errStopped is the cause given to a running sync cancelled by StopSyncs
+// (its summary's note says it).
+var errStopped = errors.New("the exporter is stopping (SIGTERM)")
+
+// StopSyncs cancels every running sync, however it was started (schedule,
+// POST /sync, demo), and refuses new ones: the first step of a graceful
+// stop. A cancelled run ends with a partial summary, which is logged,
+// counted and returned to its caller; what it wrote is saved.
+func (e *Exporter) StopSyncs() { e.stopSyncsNow(errStopped) }
+
 // Sync runs the engagement sync now, on fresh data, in the configured mode
 // (dry-run only when dryRun is set or the mode is dry-run). It returns
-// engagement.ErrOff in mode off and an *engagement.BusyError while a run is
-// going on. A sync blocked by missing attributes returns a summary with
-// Result "blocked" and a nil error.
+// engagement.ErrOff in mode off, an *engagement.BusyError while a run is
+// going on and ErrStopping once StopSyncs was called. A sync blocked by
+// missing attributes returns a summary with Result "blocked" and a nil
+// error. It stops when ctx is done or StopSyncs is called.
 func (e *Exporter) Sync(ctx context.Context, dryRun bool) (engagement.Summary, error) {
 	mode := e.set.SyncMode
 	if mode == engagement.ModeOff {
@@ -354,6 +395,12 @@ func (e *Exporter) Sync(ctx context.Context, dryRun bool) (engagement.Summary, e
 	if dryRun {
 		mode = engagement.ModeDryRun
 	}
+	if e.stopping.Err() != nil {
+		return engagement.Summary{Mode: mode}, ErrStopping
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	defer context.AfterFunc(e.stopping, func() { cancel(context.Cause(e.stopping)) })()
 	if !e.syncMu.TryLock() {
 		busy := &engagement.BusyError{}
 		if t := e.syncStarted.Load(); t != nil {

@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"context"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"strings"
@@ -171,9 +172,12 @@ func TestFrozenBilling_NotFrozenAgainFromLiveDataWhileAStateFileIsSetAside(t *te
 			b[len(b)/2] ^= 0xff
 			require.NoError(t, os.WriteFile(state.Path(dir), b, 0o600))
 		}, "corrupt"},
-		{"other workspace", func(t *testing.T, _ string, e env) {
-			e["INTERCOM_API_BASE"] = e["INTERCOM_API_BASE"] + "/"
-		}, "other-workspace"},
+		{"unsupported version", func(t *testing.T, dir string, _ env) {
+			b, err := os.ReadFile(state.Path(dir))
+			require.NoError(t, err)
+			binary.LittleEndian.PutUint32(b[8:], state.Version+1)
+			require.NoError(t, os.WriteFile(state.Path(dir), b, 0o600))
+		}, "unsupported-version"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := startFake(t, smallWorkspace(), intercomtest.Options{})
@@ -213,10 +217,14 @@ func TestFrozenBilling_NotFrozenAgainFromLiveDataWhileAStateFileIsSetAside(t *te
 			assert.False(t, ok, "February frozen again after a restart")
 			again.FlushState()
 
-			if tc.name == "other workspace" {
-				// The operator puts the file back (and the right API base).
-				e["INTERCOM_API_BASE"] = strings.TrimSuffix(e["INTERCOM_API_BASE"], "/")
-				require.NoError(t, os.Rename(aside[0], state.Path(dir)))
+			if tc.name == "unsupported version" {
+				// The operator puts the file back, as the newer exporter
+				// would read it.
+				b, err := os.ReadFile(aside[0])
+				require.NoError(t, err)
+				binary.LittleEndian.PutUint32(b[8:], state.Version)
+				require.NoError(t, os.WriteFile(state.Path(dir), b, 0o600))
+				require.NoError(t, os.Remove(aside[0]))
 				back := newExporter(t, e, clk.Now, nil)
 				back.Restore()
 				recs, at, ok := back.FrozenBilling(february)
@@ -243,6 +251,12 @@ func TestFrozenBilling_AStateFileThatCannotBeReadIsNeitherOverwrittenNorRefrozen
 	exp := newExporter(t, e, func() time.Time { return time.Date(2026, 3, 6, 0, 0, 0, 0, time.UTC) }, &logs)
 	exp.Restore()
 	assert.Contains(t, logs.String(), "level=ERROR msg=\"saved state cannot be used and is left in place")
+	// Counted with the files set aside: no month is frozen while it is there.
+	assert.NoError(t, testutil.CollectAndCompare(exp.Health(), strings.NewReader(`
+# HELP intercom_state_set_aside_files State files set aside in STATE_DIR (damaged, a newer version, another workspace); above 0, no billing month is frozen.
+# TYPE intercom_state_set_aside_files gauge
+intercom_state_set_aside_files 1
+`), "intercom_state_set_aside_files"))
 	require.NoError(t, exp.Refresh(context.Background()))
 	_, _, ok := exp.FrozenBilling(february)
 	assert.False(t, ok)

@@ -23,6 +23,7 @@ import (
 	"github.com/coaching/intercom_exporter/intercom"
 	"github.com/coaching/intercom_exporter/intercom/intercomtest"
 	"github.com/coaching/intercom_exporter/replica"
+	"github.com/coaching/intercom_exporter/state"
 )
 
 const testToken = "tok_collector_test_5f2b9c"
@@ -167,6 +168,7 @@ func newExporter(t testing.TB, e env, nowFn func() time.Time, logOut io.Writer) 
 		SyncMode: cfg.Mode(), SyncSchedule: cfg.SyncSchedule,
 		LastCallAttribute: cfg.LastCallAttribute, StatusAttribute: cfg.StatusAttribute,
 		BillingFreezeDays: cfg.BillingFreezeDays, StateDir: cfg.StateDir, Identity: cfg.APIBase, Demo: cfg.Demo,
+		TokenFingerprint: state.TokenFingerprint(cfg.AccessToken.Reveal()),
 	}, daemon.Parts{Replica: replica.New(client, rset, log), Collector: col, Runner: runner, Attributes: client,
 		Logger: log, Now: nowFn})
 	// A state save still running would race the removal of STATE_DIR.

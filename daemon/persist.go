@@ -40,12 +40,7 @@ func (e *Exporter) restore() {
 	if f == nil {
 		return
 	}
-	e.runner.RestoreWritten(f.Written)
-	e.frozenMu.Lock()
-	for _, fr := range f.Frozen {
-		e.frozen[fr.Month] = fr
-	}
-	e.frozenMu.Unlock()
+	e.useFrozenAndWritten(f)
 	e.saver.set(func(sf *state.File) {
 		sf.Written, sf.Frozen = f.Written, f.Frozen
 		sf.WorkspaceID, sf.TokenFingerprint = f.WorkspaceID, f.TokenFingerprint
@@ -68,6 +63,10 @@ func (e *Exporter) restore() {
 	e.publish(model, st)
 	e.pubEnd = st.RefreshEnd
 	e.saver.set(func(sf *state.File) { sf.Data = f.Data })
+	if e.expectWorkspace == "" {
+		// Not bound yet (migrated): its data still names its workspace.
+		e.expectWorkspace = st.WorkspaceID
+	}
 	e.mu.Lock()
 	e.status.LastSuccess = st.RefreshEnd
 	e.status.WorkspaceTimezone = st.WorkspaceTimezone
@@ -84,15 +83,34 @@ func (e *Exporter) restore() {
 // demoIdentity starts the identity of a demo workspace.
 const demoIdentity = "demo:"
 
-// load reads the state file; nil when there is none or it cannot be used
-// (logged).
+// load reads the state file; nil when there is none, it cannot be used
+// (logged) or it is held back until GET /me confirms its workspace.
+//
+// A file bound to a workspace (its app id, written since this format)
+// belongs to that workspace whatever INTERCOM_API_BASE says (a proxy in
+// between changes the base, not the workspace). Written with the same
+// token, it is served at once and confirmed at the first answer of GET
+// /me; with another token nothing of it is served until GET /me names the
+// same workspace (confirmWorkspace). A file not bound yet (migrated from
+// version 1) is matched by the API base, as it was written, and bound at
+// the next save.
 func (e *Exporter) load(dir string) *state.File {
 	f, err := state.Load(dir)
-	if err == nil && f.Identity != e.set.Identity {
-		if e.set.Demo && strings.HasPrefix(f.Identity, demoIdentity) {
-			e.log.Info("demo: the workspace is generated afresh at every start, so saved state is not used", "state_dir", dir)
-			return nil
-		}
+	if err == nil && e.set.Demo && strings.HasPrefix(f.Identity, demoIdentity) {
+		e.log.Info("demo: the workspace is generated afresh at every start, so saved state is not used", "state_dir", dir)
+		return nil
+	}
+	switch {
+	case err != nil:
+	case f.WorkspaceID != "" && f.TokenFingerprint == e.set.TokenFingerprint:
+		e.expectWorkspace = f.WorkspaceID
+		return f
+	case f.WorkspaceID != "":
+		e.pending = f
+		e.log.Warn("saved state was written with another access token: nothing of it (reports, frozen billing months, "+
+			"the sync's record) is used until GET /me confirms the same workspace", "saved_workspace_id", f.WorkspaceID)
+		return nil
+	case f.Identity != e.set.Identity:
 		err = state.SetAside(dir, state.ReasonOtherWorkspace,
 			fmt.Errorf("%w (INTERCOM_API_BASE differs from the one it was saved with)", state.ErrOtherWorkspace))
 	}
@@ -104,27 +122,116 @@ func (e *Exporter) load(dir string) *state.File {
 	case errors.Is(err, state.ErrSetAside):
 		e.log.Error("saved state cannot be used and was moved aside, nothing overwritten: the first refresh reads Intercom in full", "err", err)
 	default:
-		// Still in place: saving would overwrite it.
-		e.saver.stop()
-		e.frozenMu.Lock()
-		e.frozenHeld = true
-		e.frozenMu.Unlock()
+		e.keepInPlace()
 		e.log.Error("saved state cannot be used and is left in place: the first refresh reads Intercom in full; "+
 			"nothing is saved and no billing month is frozen until it is dealt with (docs/state.md)", "err", err)
 	}
 	return nil
 }
 
+// keepInPlace stops saving and freezing for good: a state file that cannot
+// be used is still in place, and saving would overwrite it.
+func (e *Exporter) keepInPlace() {
+	e.saver.stop()
+	e.frozenMu.Lock()
+	e.frozenHeld, e.leftInPlace = true, true
+	e.frozenMu.Unlock()
+	// Counted with the files set aside: it holds frozen months just the same.
+	e.col.SetAsideFiles(1)
+}
+
+// confirmWorkspace compares the workspace GET /me named (its app id) with
+// the one the saved state belongs to. The same: the state held back is
+// used now. Another: the state file is moved aside (other-workspace) and
+// nothing of it stays, neither reports nor frozen months nor the sync's
+// record; no month is frozen while it is aside. The caller holds
+// refreshMu, before anything of the refresh is frozen or published.
+func (e *Exporter) confirmWorkspace(id string) {
+	switch {
+	case e.pending != nil && e.pending.WorkspaceID == id:
+		f := e.pending
+		e.pending = nil
+		e.useFrozenAndWritten(f)
+		e.saver.set(func(sf *state.File) { sf.Written, sf.Frozen = f.Written, f.Frozen })
+		e.log.Info("GET /me confirms the workspace of the saved state (written with another access token): "+
+			"its frozen billing months and the sync's record are used; the reports are read afresh",
+			"workspace_id", id, "frozen_months", len(f.Frozen), "written_overlay", len(f.Written))
+	case e.pending != nil:
+		saved := e.pending.WorkspaceID
+		e.pending = nil
+		e.otherWorkspace(saved, id)
+	case e.expectWorkspace == id:
+		e.expectWorkspace = ""
+		e.log.Debug("GET /me confirms the workspace of the saved state", "workspace_id", id)
+	case e.expectWorkspace != "":
+		saved := e.expectWorkspace
+		e.expectWorkspace = ""
+		// Served since the start: withdrawn now, replaced by this
+		// workspace's reports once its refresh succeeds.
+		e.frozenMu.Lock()
+		clear(e.frozen)
+		e.frozenMu.Unlock()
+		e.runner.RestoreWritten(nil)
+		e.saver.set(func(sf *state.File) { *sf = state.File{} })
+		e.col.Withdraw()
+		e.col.Restored(time.Time{})
+		e.pubEnd = time.Time{}
+		e.mu.Lock()
+		e.status.LastSuccess = time.Time{}
+		e.mu.Unlock()
+		e.otherWorkspace(saved, id)
+	}
+}
+
+// otherWorkspace sets aside the state file of workspace saved, GET /me
+// having named workspace now.
+func (e *Exporter) otherWorkspace(saved, now string) {
+	dir := e.set.StateDir
+	err := state.SetAside(dir, state.ReasonOtherWorkspace,
+		fmt.Errorf("%w: saved for workspace %q, GET /me names %q", state.ErrOtherWorkspace, saved, now))
+	if errors.Is(err, state.ErrSetAside) {
+		e.log.Error("saved state belongs to another Intercom workspace and was moved aside, nothing of it is served: "+
+			"no frozen billing month and no sync record of it; the reports are read afresh from this workspace (docs/shutdown-and-workspace.md)",
+			"err", err, "saved_workspace_id", saved, "workspace_id", now)
+	} else {
+		e.keepInPlace()
+		e.log.Error("saved state belongs to another Intercom workspace and cannot be moved aside: nothing of it is served, "+
+			"nothing is saved and no billing month is frozen until it is dealt with (docs/state.md)",
+			"err", err, "saved_workspace_id", saved, "workspace_id", now)
+	}
+	e.holdFreezingIfSetAside(dir)
+}
+
+// useFrozenAndWritten takes the frozen months and the sync's record of f.
+func (e *Exporter) useFrozenAndWritten(f *state.File) {
+	e.runner.RestoreWritten(f.Written)
+	e.frozenMu.Lock()
+	for _, fr := range f.Frozen {
+		e.frozen[fr.Month] = fr
+	}
+	e.frozenMu.Unlock()
+}
+
 // holdFreezingIfSetAside stops freezing billing months from live data while
 // a state file set aside is in dir: the frozen months are in it.
 func (e *Exporter) holdFreezingIfSetAside(dir string) {
 	aside, err := state.SetAsideFiles(dir)
+	e.frozenMu.Lock()
+	n := len(aside)
+	if e.leftInPlace {
+		n++
+	}
 	if err == nil && len(aside) == 0 {
+		e.frozenMu.Unlock()
+		e.col.SetAsideFiles(n)
 		return
 	}
-	e.frozenMu.Lock()
 	e.frozenHeld = true
 	e.frozenMu.Unlock()
+	if err != nil && n == 0 {
+		n = 1 // unknown: the alert must not stay quiet
+	}
+	e.col.SetAsideFiles(n)
 	if err != nil {
 		e.log.Error("cannot list the state folder: no billing month is frozen until this restart succeeds", "err", err)
 		return
@@ -166,6 +273,20 @@ func (e *Exporter) saveWritten() {
 // tests and a graceful stop).
 func (e *Exporter) FlushState() { e.saver.flush() }
 
+// flushWithin is FlushState waiting at most d (the last step of a stop).
+func (e *Exporter) flushWithin(d time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		e.FlushState()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+		e.log.Error("the final save of the state did not finish in time; the previous state file stays as it was", "timeout", d)
+	}
+}
+
 // saver writes the state file in the background, one write at a time; a
 // write always has the latest of every part, and updates that come during
 // a write are written together after it.
@@ -173,6 +294,10 @@ type saver struct {
 	dir      string
 	identity string
 	log      *slog.Logger
+	// failed counts a failed save; died reports a write loop that
+	// stopped unexpectedly.
+	failed func()
+	died   func(error)
 
 	mu      sync.Mutex
 	idle    *sync.Cond
@@ -214,6 +339,17 @@ func (s *saver) update(fn func(*state.File)) {
 }
 
 func (s *saver) loop() {
+	defer func() {
+		if r := recover(); r != nil {
+			s.mu.Lock()
+			s.running, s.stopped = false, true
+			s.idle.Broadcast()
+			s.mu.Unlock()
+			if s.died != nil {
+				s.died(fmt.Errorf("the state saver stopped unexpectedly: panic: %v", r))
+			}
+		}
+	}()
 	for {
 		s.mu.Lock()
 		if !s.dirty || s.stopped {
@@ -229,7 +365,10 @@ func (s *saver) loop() {
 		f.Identity, f.SavedAt = s.identity, time.Now()
 		t0 := time.Now()
 		if err := state.Save(s.dir, &f); err != nil {
-			s.log.Warn("saving state failed: a restart would read Intercom in full and frozen billing months could be lost", "err", err)
+			if s.failed != nil {
+				s.failed()
+			}
+			s.log.Error("saving state failed: a restart would read Intercom in full and frozen billing months could be lost", "err", err)
 			continue
 		}
 		s.log.Debug("state saved", "bytes", len(f.Data), "took", time.Since(t0).Round(time.Millisecond))

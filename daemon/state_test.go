@@ -127,10 +127,6 @@ func TestRestart_UnusableStateMeansAFullReadAndAWarning(t *testing.T) {
 			require.NoError(t, os.WriteFile(state.Path(dir), []byte("hello"), 0o600))
 		}, "saved state cannot be used"},
 		{"other settings", func(_ *testing.T, _ string, e env) { e["LOOKBACK_DAYS"] = "400" }, "read with other settings"},
-		{"other workspace", func(_ *testing.T, _ string, e env) {
-			other := startFake(t, smallWorkspace(), intercomtest.Options{})
-			e["INTERCOM_API_BASE"] = other.URL()
-		}, "belongs to another Intercom workspace"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := startFake(t, smallWorkspace(), intercomtest.Options{})

@@ -43,6 +43,8 @@ var exported = map[string][]string{
 	"intercom_sync_last_success_timestamp_seconds":    nil,
 	"intercom_sync_contacts_updated_total":            {"status"},
 	"intercom_sync_failures_total":                    nil,
+	"intercom_state_save_failures_total":              nil,
+	"intercom_state_set_aside_files":                  nil,
 	// Build info from the standard version collector.
 	"intercom_exporter_build_info": {"version", "revision", "branch", "goversion", "goos", "goarch", "tags"},
 	// Written by Prometheus itself for every target.

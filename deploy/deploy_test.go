@@ -19,8 +19,12 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/coaching/intercom_exporter/daemon"
+	"github.com/coaching/intercom_exporter/web"
 )
 
 const runbookBase = "https://github.com/coaching/intercom_exporter/blob/main/docs/operations.md#runbook-"
@@ -640,5 +644,40 @@ func TestKustomization(t *testing.T) {
 	img := str(doc(t, "kubernetes/deployment.yaml"), "spec", "template", "spec", "containers", 0, "image")
 	if str(k, "images", 0, "name") != img {
 		t.Errorf("kustomization images[0].name %q, deployment image %q", str(k, "images", 0, "name"), img)
+	}
+}
+
+// ---------------------------------------------------------------- the stop
+
+// wholeStop is the longest a stop after SIGTERM takes: its phases run one
+// after the other (cancelling a sync is part of the HTTP drain, which waits
+// for the POST /sync that answers with its summary).
+var wholeStop = web.ShutdownTimeout + daemon.StopTimeout + daemon.SaveTimeout
+
+// systemd and Kubernetes leave the whole stop time before SIGKILL, with a
+// margin, so that SIGKILL never races the last save of the state.
+func TestStopTimeoutsLeaveTimeForTheWholeStop(t *testing.T) {
+	raw, err := os.ReadFile("systemd/intercom_exporter.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^TimeoutStopSec=(\S+)$`).FindSubmatch(raw)
+	if m == nil {
+		t.Fatal("systemd unit: TimeoutStopSec is not set")
+	}
+	stop, err := time.ParseDuration(string(m[1]))
+	if err != nil {
+		t.Fatalf("TimeoutStopSec=%s: %v", m[1], err)
+	}
+	if stop <= wholeStop {
+		t.Errorf("TimeoutStopSec=%s, want more than the whole stop (%s)", stop, wholeStop)
+	}
+	d := doc(t, "kubernetes/deployment.yaml")
+	grace, ok := get(d, "spec", "template", "spec", "terminationGracePeriodSeconds").(int)
+	if !ok {
+		t.Fatal("deployment: terminationGracePeriodSeconds is not set (Kubernetes' 30s default is shorter than the stop)")
+	}
+	if g := time.Duration(grace) * time.Second; g <= wholeStop {
+		t.Errorf("terminationGracePeriodSeconds %s, want more than the whole stop (%s)", g, wholeStop)
 	}
 }

@@ -68,7 +68,9 @@ func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
 	dryRun = dryRun || body.DryRun
 	// A client that hangs up does not stop a run that writes to Intercom:
 	// the runner would leave contacts for the next run, but there is no
-	// reason to. Server shutdown waits for it (ShutdownTimeout).
+	// reason to. SIGTERM does: the daemon cancels every running sync
+	// (StopSyncs) before the server drains, and this client gets the
+	// partial summary.
 	sum, err := s.o.Syncer.Sync(context.WithoutCancel(r.Context()), dryRun)
 	if err != nil {
 		code, body := syncFailure(err)
@@ -90,7 +92,7 @@ func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
 }
 
 // syncFailure maps an error from a sync that did not run to a status and
-// a one-line reason: 409 busy, 404 off, 504 past a deadline, 502 when
+// a one-line reason: 409 busy, 503 while stopping, 404 off, 504 past a deadline, 502 when
 // Intercom failed (unreachable, an error answer, the refresh before the
 // sync, blocked attributes), 500 only for anything else.
 func syncFailure(err error) (int, syncError) {
@@ -104,6 +106,8 @@ func syncFailure(err error) (int, syncError) {
 			body.Started = busy.Started.Format(time.RFC3339)
 		}
 		return http.StatusConflict, body
+	case errors.Is(err, daemon.ErrStopping):
+		return http.StatusServiceUnavailable, syncError{Error: oneLine(err.Error())}
 	case errors.Is(err, engagement.ErrOff):
 		return http.StatusNotFound, syncError{Error: oneLine(err.Error())}
 	case errors.As(err, &attrs):

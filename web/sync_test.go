@@ -73,6 +73,7 @@ func TestSync_ErrorsMapToStatusWithOneLineJSONReason(t *testing.T) {
 		{name: "busy", err: fmt.Errorf("sync: %w", &engagement.BusyError{Started: started}), code: http.StatusConflict,
 			reason: "a sync run started at 2026-11-10T11:59:00Z is still going on", started: "2026-11-10T11:59:00Z"},
 		{name: "off", err: engagement.ErrOff, code: http.StatusNotFound, reason: "SYNC_MODE=off"},
+		{name: "stopping", err: daemon.ErrStopping, code: http.StatusServiceUnavailable, reason: "the exporter is stopping"},
 		{name: "attributes missing", err: &engagement.AttributesError{Problems: []string{"attribute \"Engagement Status\" does not exist"}},
 			code: http.StatusBadGateway, reason: "engagement sync blocked: attribute"},
 		{name: "refresh failed", err: fmt.Errorf("sync not run: %w", fmt.Errorf("refresh:\n%w", daemon.ErrIntercom)),

@@ -124,6 +124,14 @@ func builtin(name, label, description, dataType string, writable bool) dataAttr 
 	}
 }
 
+// SetAppID changes the app id (GET /me's app id_code) the workspace
+// answers with, to stand for another workspace ("coachingdemo" by default).
+func (w *Workspace) SetAppID(id string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.app.IDCode = id
+}
+
 // NewWorkspace returns an empty workspace whose app (GET /me) reports the
 // given IANA timezone ("" means UTC). It has the built-in contact data
 // attributes; custom ones are added with AddDataAttribute. It panics on an
