@@ -2,7 +2,6 @@ package web
 
 import (
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/coaching/intercom_exporter/engagement"
@@ -30,11 +29,7 @@ func (s *Server) billingExceptionsReport() report {
 // month), employer filters, a frozen month as it was frozen (header
 // X-Billing-Frozen) unless ?live=true.
 func (s *Server) buildBillingExceptions(m *engagement.Model, q query, h http.Header) (table, string, error) {
-	month, err := q.month(engagement.MonthOf(m.Today).Prev())
-	if err != nil {
-		return table{}, "", err
-	}
-	live, err := q.boolean("live")
+	month, live, err := billingQuery(m, q)
 	if err != nil {
 		return table{}, "", err
 	}
@@ -43,9 +38,8 @@ func (s *Server) buildBillingExceptions(m *engagement.Model, q query, h http.Hea
 	if fb, ok := s.o.Source.(FrozenBillingExceptions); ok && !live {
 		xs, frozenAt, isFrozen = fb.FrozenBillingExceptions(month)
 	}
-	employers, err := s.memberOrder(m).labelFilter(q, "employer", func(e string) bool {
-		return slices.ContainsFunc(xs, func(x engagement.BillingException) bool { return x.Employer == e })
-	}, s.otherEmployers(m, []string{"intercom_billing_exceptions"}))
+	employers, err := billingEmployers(s, m, q, xs, func(x engagement.BillingException) string { return x.Employer },
+		[]string{"intercom_billing_exceptions"})
 	if err != nil {
 		return table{}, "", err
 	}

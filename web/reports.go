@@ -304,11 +304,7 @@ func stampText(s *engagement.Stamp) string {
 // live computation (X-Billing-Frozen: false, as always without saved
 // state). Live and frozen are rendered from the same flat records.
 func (s *Server) buildBilling(m *engagement.Model, q query, h http.Header) (table, string, error) {
-	month, err := q.month(engagement.MonthOf(m.Today).Prev())
-	if err != nil {
-		return table{}, "", err
-	}
-	live, err := q.boolean("live")
+	month, live, err := billingQuery(m, q)
 	if err != nil {
 		return table{}, "", err
 	}
@@ -317,10 +313,7 @@ func (s *Server) buildBilling(m *engagement.Model, q query, h http.Header) (tabl
 	if fb, ok := s.o.Source.(FrozenBilling); ok && !live {
 		recs, frozenAt, isFrozen = fb.FrozenBilling(month)
 	}
-	// A frozen month also knows the employers it was frozen with.
-	employers, err := s.memberOrder(m).labelFilter(q, "employer", func(e string) bool {
-		return slices.ContainsFunc(recs, func(r engagement.BillingRecord) bool { return r.Employer == e })
-	}, s.otherEmployers(m, billingFamilies))
+	employers, err := billingEmployers(s, m, q, recs, func(r engagement.BillingRecord) string { return r.Employer }, billingFamilies)
 	if err != nil {
 		return table{}, "", err
 	}
@@ -502,4 +495,25 @@ func (s *Server) buildSessions(m *engagement.Model, q query, _ http.Header) (tab
 		d[0], d[1], d[2], d[3] = str(s.ConversationID), str(dayString(s.Day)), str(m.ChannelName(s)), str(s.Coach)
 		d[4], d[5], d[6] = str(m.SessionEmployer(s)), str(m.SessionBand(s)), str(strings.Join(ids, " "))
 	}}, from.String() + "_" + to.String(), nil
+}
+
+// billingQuery reads what /billing.csv and /billing-exceptions.csv share:
+// ?month (default the previous month) and ?live.
+func billingQuery(m *engagement.Model, q query) (engagement.Month, bool, error) {
+	month, err := q.month(engagement.MonthOf(m.Today).Prev())
+	if err != nil {
+		return engagement.Month{}, false, err
+	}
+	live, err := q.boolean("live")
+	return month, live, err
+}
+
+// billingEmployers reads ?employer for a billing file: the employers of
+// the data, those of a frozen month's rows (a frozen month knows the
+// employers it was frozen with) and "(other)" for those the families'
+// series budget merged.
+func billingEmployers[T any](s *Server, m *engagement.Model, q query, frozen []T, employer func(T) string, families []string) (map[string]bool, error) {
+	return s.memberOrder(m).labelFilter(q, "employer", func(e string) bool {
+		return slices.ContainsFunc(frozen, func(r T) bool { return employer(r) == e })
+	}, s.otherEmployers(m, families))
 }
