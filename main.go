@@ -259,24 +259,27 @@ func build(cfg *config.Config, ic intercomSettings, logger *slog.Logger) (*daemo
 		StatusAttribute:        cfg.StatusAttribute,
 		RefreshConcurrency:     cfg.RefreshConcurrency,
 		FullRefreshInterval:    cfg.FullRefreshInterval,
+		SlowRefreshInterval:    cfg.SlowRefreshInterval,
+		Overlap:                cfg.IncrementalOverlap,
 	}, logger)
 	runner := engagement.NewRunner(
 		daemon.NewContactWriter(client.Share(0.5), cfg.LastCallAttribute, cfg.StatusAttribute),
 		engagement.RunnerOptions{Concurrency: cfg.SyncConcurrency, MaxWrites: cfg.SyncMaxWrites})
 	exp := daemon.New(daemon.Settings{
-		Rules:             rules,
-		RefreshInterval:   cfg.RefreshInterval,
-		RefreshTimeout:    cfg.RefreshTimeout,
-		SyncMode:          ic.syncMode,
-		SyncSchedule:      cfg.SyncSchedule,
-		LastCallAttribute: cfg.LastCallAttribute,
-		StatusAttribute:   cfg.StatusAttribute,
-		BillingFreezeDays: cfg.BillingFreezeDays,
-		StateDir:          cfg.StateDir,
-		Identity:          ic.apiBase,
-		APIHost:           apiHost(ic.apiBase),
-		TokenFingerprint:  state.TokenFingerprint(ic.token),
-		Demo:              cfg.Demo,
+		Rules:              rules,
+		RefreshInterval:    cfg.RefreshInterval,
+		RefreshTimeout:     cfg.RefreshTimeout,
+		FullRefreshTimeout: cfg.FullRefreshTimeout,
+		SyncMode:           ic.syncMode,
+		SyncSchedule:       cfg.SyncSchedule,
+		LastCallAttribute:  cfg.LastCallAttribute,
+		StatusAttribute:    cfg.StatusAttribute,
+		BillingFreezeDays:  cfg.BillingFreezeDays,
+		StateDir:           cfg.StateDir,
+		Identity:           ic.apiBase,
+		APIHost:            apiHost(ic.apiBase),
+		TokenFingerprint:   state.TokenFingerprint(ic.token),
+		Demo:               cfg.Demo,
 	}, daemon.Parts{Replica: rep, Collector: col, Runner: runner, Attributes: client, Logger: logger})
 	return exp, col, nil
 }
