@@ -17,25 +17,25 @@ import (
 type metrics struct {
 	interval float64
 
-	reportFams                         [numFamilies]reportFamily
-	mergedFam, invalidFam              reportFamily
-	report                             [numFamilies]*prometheus.Desc
-	up                                 *prometheus.Desc
-	lastSuccess                        *prometheus.Desc
-	dataTime                           *prometheus.Desc
-	lastDur                            *prometheus.Desc
-	intervalD                          *prometheus.Desc
-	refreshes                          *prometheus.Desc
-	failures                           *prometheus.Desc
-	apiRequests                        *prometheus.Desc
-	rateLimit                          *prometheus.Desc
-	rateRemain                         *prometheus.Desc
-	invalid                            *prometheus.Desc
-	merged                             *prometheus.Desc
-	syncRuns                           *prometheus.Desc
-	syncSuccess                        *prometheus.Desc
-	syncUpdated                        *prometheus.Desc
-	syncFailed                         *prometheus.Desc
+	reportFams            [numFamilies]reportFamily
+	mergedFam, invalidFam reportFamily
+	report                [numFamilies]*prometheus.Desc
+	up                    *prometheus.Desc
+	lastSuccess           *prometheus.Desc
+	dataTime              *prometheus.Desc
+	lastDur               *prometheus.Desc
+	intervalD             *prometheus.Desc
+	refreshes             *prometheus.Desc
+	failures              *prometheus.Desc
+	apiRequests           *prometheus.Desc
+	rateLimit             *prometheus.Desc
+	rateRemain            *prometheus.Desc
+	invalid               *prometheus.Desc
+	merged                *prometheus.Desc
+	syncRuns              *prometheus.Desc
+	syncSuccess           *prometheus.Desc
+	syncUpdated           *prometheus.Desc
+	syncFailed            *prometheus.Desc
 
 	mu            sync.Mutex // guards everything below
 	attempted     bool

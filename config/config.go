@@ -73,8 +73,8 @@ type Config struct {
 	RetryMaxBackoff  time.Duration `env:"RETRY_MAX_BACKOFF, default=30s"`
 
 	// Daemon.
-	ListenAddress   string        `env:"LISTEN_ADDRESS, default=:8469"`
-	WebConfigFile   string        `env:"WEB_CONFIG_FILE"`
+	ListenAddress string `env:"LISTEN_ADDRESS, default=:8469"`
+	WebConfigFile string `env:"WEB_CONFIG_FILE"`
 	// RefreshInterval is how often the conversations that changed are read
 	// (docs/freshness.md); SlowRefreshInterval how often the contacts,
 	// admins and data attributes that changed are too, with deletions
