@@ -154,6 +154,7 @@ func run(args []string, env envconfig.Lookuper, stdout, stderr io.Writer) int {
 	srv, err := web.New(web.Options{
 		Source:               exp,
 		Syncer:               syncer,
+		Refresher:            exp,
 		Metrics:              metrics,
 		Definitions:          webDefs,
 		Version:              version.Version,
@@ -176,6 +177,21 @@ func run(args []string, env envconfig.Lookuper, stdout, stderr io.Writer) int {
 	defer cancel()
 	runDone := make(chan error, 1)
 	go func() { runDone <- exp.Run(ctx) }()
+	// SIGHUP asks for a refresh now, as POST /refresh does.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				logger.Info("SIGHUP: refresh requested")
+				exp.RequestRefresh()
+			}
+		}
+	}()
 
 	if cfg.Demo {
 		// The demo shows the sync too: one apply run on the first data,
