@@ -90,8 +90,11 @@ func (r *runner) daemonEnv(base, stateDir string, concurrency int) (map[string]s
 		"INTERCOM_ACCESS_TOKEN": r.token,
 		"STATE_DIR":             stateDir,
 		"REFRESH_INTERVAL":      "6h", // refreshes happen when the scenario triggers them
+		"SLOW_REFRESH_INTERVAL": "6h",
 		"FULL_REFRESH_INTERVAL": r.o.fullRefreshIv.String(),
 		"SYNC_MODE":             "off", // the sync would write
+		// POST /refresh is a write: allowed here, on loopback only.
+		"ALLOW_UNAUTHENTICATED": "true",
 		"LOG_LEVEL":             "info",
 	}
 	if concurrency > 0 {
