@@ -71,6 +71,11 @@ func run(args []string, env envconfig.Lookuper, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP asks for a refresh (below); taken from the start, so that one
+	// sent during start-up does not stop the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	cfg, err := config.Load(ctx, env)
 	if err != nil {
@@ -178,9 +183,6 @@ func run(args []string, env envconfig.Lookuper, stdout, stderr io.Writer) int {
 	runDone := make(chan error, 1)
 	go func() { runDone <- exp.Run(ctx) }()
 	// SIGHUP asks for a refresh now, as POST /refresh does.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	go func() {
 		for {
 			select {
