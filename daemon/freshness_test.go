@@ -239,3 +239,28 @@ func TestRequestRefresh_OneMoreAfterTheRunningOne(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 }
+
+// The overlap reads a change again at the next refreshes; seen again with
+// the same updated_at, it is no change: nothing is recomputed.
+func TestQuickRefresh_AChangeReadAgainInTheOverlapIsNoChange(t *testing.T) {
+	clk := &clock{t: now}
+	ws := smallWorkspace()
+	srv := startFake(t, ws, intercomtest.Options{Now: clk.Now})
+	exp := newExporter(t, newEnv(srv), clk.Now, nil)
+	require.NoError(t, exp.Refresh(context.Background()))
+
+	clk.Add(30 * time.Second)
+	ws.UpdateConversation("1003", func(c *intercom.Conversation) { c.AdminAssigneeID = "102"; c.UpdatedAt = clk.Now().Unix() })
+	clk.Add(30 * time.Second)
+	require.NoError(t, exp.TryRefresh(context.Background()))
+	changed := exp.Model()
+	require.True(t, hasSession(changed, "1003"))
+
+	clk.Add(time.Minute)
+	srv.ResetRequests()
+	require.NoError(t, exp.TryRefresh(context.Background()))
+	require.Len(t, srv.Requests(), 1)
+	assert.Contains(t, string(srv.Requests()[0].Body), "updated_at", "the conversation search")
+	assert.Same(t, changed, exp.Model(), "read again, not changed: nothing recomputed")
+	assert.True(t, exp.Status().DataTimestamp.Equal(clk.Now()))
+}
