@@ -71,7 +71,7 @@ func (r *runner) freshness() error {
 	}
 	r.logf("generating: %d contacts (%d enrolled), %d closed session conversations over %d days",
 		o.contacts, o.enrolled, o.conversations, o.days)
-	now := time.Now().Add(-2 * time.Second)
+	now := time.Now().Add(-generatorLead) // see scenario
 	ws, st, err := generate(o.seed, o.contacts, o.enrolled, o.conversations, o.days, o.coaches, o.employers, true, now)
 	if err != nil {
 		return err
