@@ -241,7 +241,11 @@ func (r *runner) freshness() error {
 	busyStats := fk.stats()
 	cpu1, _ := cpuSeconds(d.pid())
 	// Let the last conversation changes show up.
-	time.Sleep(fo.interval + fo.lag + 10*time.Second)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(fo.interval + fo.lag + 10*time.Second):
+	}
 	mu.Lock()
 	var convDelays []float64
 	missed := 0
