@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -263,4 +264,40 @@ func TestQuickRefresh_AChangeReadAgainInTheOverlapIsNoChange(t *testing.T) {
 	assert.Contains(t, string(srv.Requests()[0].Body), "updated_at", "the conversation search")
 	assert.Same(t, changed, exp.Model(), "read again, not changed: nothing recomputed")
 	assert.True(t, exp.Status().DataTimestamp.Equal(clk.Now()))
+}
+
+// A refresh that merged changes and then failed (here: comparing counts)
+// publishes nothing; the next one, which finds nothing new, still
+// recomputes, so the merged changes are published.
+func TestRefresh_ChangesOfAFailedRefreshArePublishedByTheNext(t *testing.T) {
+	clk := &clock{t: now}
+	ws := smallWorkspace()
+	srv := startFake(t, ws, intercomtest.Options{Now: clk.Now})
+	exp := newExporter(t, newEnv(srv), clk.Now, nil)
+	require.NoError(t, exp.Refresh(context.Background()))
+	before := exp.Model()
+	coachOf := func(m *engagement.Model, id string) string {
+		for i := range m.Sessions {
+			if m.Sessions[i].ConversationID == id {
+				return m.Sessions[i].Coach
+			}
+		}
+		return "(no session)"
+	}
+	require.Equal(t, "unassigned", coachOf(before, "1003"))
+
+	clk.Add(30 * time.Second)
+	ws.UpdateConversation("1003", func(c *intercom.Conversation) { c.AdminAssigneeID = "102"; c.UpdatedAt = clk.Now().Unix() })
+	// Counting requests (one result a page) fail: the slow refresh merges
+	// the change, then fails comparing counts.
+	srv.AddFault(intercomtest.Fault{Endpoint: intercomtest.EndpointConversationsSearch, Kind: intercomtest.FaultStatus500,
+		Match: func(_ *http.Request, body []byte) bool { return strings.Contains(string(body), `"per_page":1}`) }})
+	clk.Add(30 * time.Second)
+	require.Error(t, exp.Refresh(context.Background()))
+	assert.Same(t, before, exp.Model(), "nothing published")
+
+	srv.ClearFaults()
+	clk.Add(time.Minute)
+	require.NoError(t, exp.TryRefresh(context.Background()))
+	assert.Equal(t, "Bob Coach", coachOf(exp.Model(), "1003"))
 }

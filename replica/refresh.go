@@ -59,7 +59,6 @@ func (rep *Replica) read(ctx context.Context, now time.Time) (*readResult, error
 		// a slow read.
 		base := rep.store
 		m := rep.newMapper(base.attrTypes, base.attrTypesKnown, base.wsLoc)
-		base.changes = 0
 		r.workspaceTimezone, r.workspaceID = base.workspaceTZ, base.workspaceID
 		if err := rep.quickRead(ctx, s, m, base, now, keepFrom, r); err != nil {
 			return r, err
@@ -168,7 +167,6 @@ func (rep *Replica) read(ctx context.Context, now time.Time) (*readResult, error
 		st, err = rep.fullRead(ctx, s, m, convSample, daySample, now, keepFrom, r)
 	} else {
 		st = base
-		st.changes = 0
 		err = rep.incrementalRead(ctx, s, m, st, now, keepFrom, r)
 	}
 	if err != nil {

@@ -250,7 +250,10 @@ func (rep *Replica) Refresh(ctx context.Context, now time.Time) (engagement.Data
 	if r.kind != Quick {
 		rep.slowNext = false
 	}
+	// Changes merged by a read that then failed count too: what was
+	// published does not have them.
 	st.Changed = r.kind == Full || s.changes > 0 || r.adminsChanged
+	s.changes = 0
 	rep.describe(&st)
 	return s.data(), st, nil
 }

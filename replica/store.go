@@ -33,8 +33,8 @@ type store struct {
 	// slowAt is when the last slow (or full) read started: the contacts'
 	// watermark (readAt is the conversations').
 	slowAt time.Time
-	// changes counts the records the current read added, changed or
-	// removed (Stats.Changed).
+	// changes counts the records reads added, changed or removed since
+	// the last successful refresh (Stats.Changed).
 	changes int
 
 	workspaceID, workspaceTZ string
