@@ -71,6 +71,11 @@ func run(args []string, env envconfig.Lookuper, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP asks for a refresh (below); taken from the start, so that one
+	// sent during start-up does not stop the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	cfg, err := config.Load(ctx, env)
 	if err != nil {
@@ -154,6 +159,7 @@ func run(args []string, env envconfig.Lookuper, stdout, stderr io.Writer) int {
 	srv, err := web.New(web.Options{
 		Source:               exp,
 		Syncer:               syncer,
+		Refresher:            exp,
 		Metrics:              metrics,
 		Definitions:          webDefs,
 		Version:              version.Version,
@@ -207,6 +213,19 @@ func run(args []string, env envconfig.Lookuper, stdout, stderr io.Writer) int {
 		}
 		exp.StopSyncs()
 		stopServing()
+	}()
+
+	// SIGHUP asks for a refresh now, as POST /refresh does.
+	go func() {
+		for {
+			select {
+			case <-serveCtx.Done():
+				return
+			case <-hup:
+				logger.Info("SIGHUP: refresh requested")
+				exp.RequestRefresh()
+			}
+		}
 	}()
 
 	if cfg.Demo {
@@ -302,24 +321,27 @@ func build(cfg *config.Config, ic intercomSettings, logger *slog.Logger) (*daemo
 		StatusAttribute:        cfg.StatusAttribute,
 		RefreshConcurrency:     cfg.RefreshConcurrency,
 		FullRefreshInterval:    cfg.FullRefreshInterval,
+		SlowRefreshInterval:    cfg.SlowRefreshInterval,
+		Overlap:                cfg.IncrementalOverlap,
 	}, logger)
 	runner := engagement.NewRunner(
 		daemon.NewContactWriter(client.Share(0.5), cfg.LastCallAttribute, cfg.StatusAttribute),
 		engagement.RunnerOptions{Concurrency: cfg.SyncConcurrency, MaxWrites: cfg.SyncMaxWrites})
 	exp := daemon.New(daemon.Settings{
-		Rules:             rules,
-		RefreshInterval:   cfg.RefreshInterval,
-		RefreshTimeout:    cfg.RefreshTimeout,
-		SyncMode:          ic.syncMode,
-		SyncSchedule:      cfg.SyncSchedule,
-		LastCallAttribute: cfg.LastCallAttribute,
-		StatusAttribute:   cfg.StatusAttribute,
-		BillingFreezeDays: cfg.BillingFreezeDays,
-		StateDir:          cfg.StateDir,
-		Identity:          ic.apiBase,
-		APIHost:           apiHost(ic.apiBase),
-		TokenFingerprint:  state.TokenFingerprint(ic.token),
-		Demo:              cfg.Demo,
+		Rules:              rules,
+		RefreshInterval:    cfg.RefreshInterval,
+		RefreshTimeout:     cfg.RefreshTimeout,
+		FullRefreshTimeout: cfg.FullRefreshTimeout,
+		SyncMode:           ic.syncMode,
+		SyncSchedule:       cfg.SyncSchedule,
+		LastCallAttribute:  cfg.LastCallAttribute,
+		StatusAttribute:    cfg.StatusAttribute,
+		BillingFreezeDays:  cfg.BillingFreezeDays,
+		StateDir:           cfg.StateDir,
+		Identity:           ic.apiBase,
+		APIHost:            apiHost(ic.apiBase),
+		TokenFingerprint:   state.TokenFingerprint(ic.token),
+		Demo:               cfg.Demo,
 	}, daemon.Parts{Replica: rep, Collector: col, Runner: runner, Attributes: client, Logger: logger})
 	return exp, col, nil
 }

@@ -146,6 +146,20 @@ func TestDaemon_EndToEndAgainstTheFake(t *testing.T) {
 	assert.Equal(t, http.StatusForbidden, resp.StatusCode)
 	assert.Zero(t, fake.Count("PUT", intercomtest.EndpointContact))
 
+	// POST /refresh is a write: refused like POST /sync without basic auth.
+	resp, err = http.Post(base+"/refresh", "", nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode)
+
+	// SIGHUP asks for a refresh now, one that reads the workspace and the
+	// contacts too (the scheduled ones in between read conversations only).
+	me := fake.Count(http.MethodGet, intercomtest.EndpointMe)
+	require.NoError(t, syscall.Kill(syscall.Getpid(), syscall.SIGHUP))
+	require.Eventually(t, func() bool { return fake.Count(http.MethodGet, intercomtest.EndpointMe) > me },
+		20*time.Second, 20*time.Millisecond, "SIGHUP made a refresh")
+	assert.Contains(t, logs.String(), "SIGHUP: refresh requested")
+
 	require.NoError(t, syscall.Kill(syscall.Getpid(), syscall.SIGTERM))
 	select {
 	case code := <-done:

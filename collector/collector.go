@@ -55,6 +55,25 @@ func New(set Settings, log *slog.Logger) *Collector {
 // attribute. m and rep must not change afterwards.
 func (c *Collector) Publish(m *engagement.Model, rep engagement.Reports, invalid map[string]int) {
 	c.pub.Store(c.newPublication(m, rep, invalid))
+	c.DataCurrent(m.Now)
+}
+
+// DataCurrent records that the published reports are current as of t (the
+// start of a read that found nothing changed, or of the read they were
+// computed from): intercom_data_timestamp_seconds. It is served with the
+// live metrics, so advancing it costs no new encoding of the reports.
+func (c *Collector) DataCurrent(t time.Time) {
+	c.m.mu.Lock()
+	c.m.dataTimeV = t
+	c.m.mu.Unlock()
+}
+
+// DataTimestamp is what DataCurrent last recorded (zero before anything
+// is published).
+func (c *Collector) DataTimestamp() time.Time {
+	c.m.mu.Lock()
+	defer c.m.mu.Unlock()
+	return c.m.dataTimeV
 }
 
 // Withdraw takes the published reports back: nothing is published until

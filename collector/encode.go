@@ -154,6 +154,4 @@ func (c *Collector) writeReports(b *bytes.Buffer, p *publication, om bool) {
 			w.sample(&m.invalidFam, []string{a}, float64(p.invalid[a]))
 		}
 	}
-	w.header(&m.dataTimeFam)
-	w.sample(&m.dataTimeFam, nil, unixSeconds(p.model.Now))
 }

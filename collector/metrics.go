@@ -17,27 +17,27 @@ import (
 type metrics struct {
 	interval float64
 
-	reportFams                         [numFamilies]reportFamily
-	mergedFam, invalidFam, dataTimeFam reportFamily
-	report                             [numFamilies]*prometheus.Desc
-	up                                 *prometheus.Desc
-	lastSuccess                        *prometheus.Desc
-	dataTime                           *prometheus.Desc
-	lastDur                            *prometheus.Desc
-	intervalD                          *prometheus.Desc
-	refreshes                          *prometheus.Desc
-	failures                           *prometheus.Desc
-	apiRequests                        *prometheus.Desc
-	rateLimit                          *prometheus.Desc
-	rateRemain                         *prometheus.Desc
-	invalid                            *prometheus.Desc
-	merged                             *prometheus.Desc
-	syncRuns                           *prometheus.Desc
-	syncSuccess                        *prometheus.Desc
-	syncUpdated                        *prometheus.Desc
-	syncFailed                         *prometheus.Desc
-	saveFailed                         *prometheus.Desc
-	setAside                           *prometheus.Desc
+	reportFams            [numFamilies]reportFamily
+	mergedFam, invalidFam reportFamily
+	report                [numFamilies]*prometheus.Desc
+	up                    *prometheus.Desc
+	lastSuccess           *prometheus.Desc
+	dataTime              *prometheus.Desc
+	lastDur               *prometheus.Desc
+	intervalD             *prometheus.Desc
+	refreshes             *prometheus.Desc
+	failures              *prometheus.Desc
+	apiRequests           *prometheus.Desc
+	rateLimit             *prometheus.Desc
+	rateRemain            *prometheus.Desc
+	invalid               *prometheus.Desc
+	merged                *prometheus.Desc
+	syncRuns              *prometheus.Desc
+	syncSuccess           *prometheus.Desc
+	syncUpdated           *prometheus.Desc
+	syncFailed            *prometheus.Desc
+	saveFailed            *prometheus.Desc
+	setAside              *prometheus.Desc
 
 	mu            sync.Mutex // guards everything below
 	attempted     bool
@@ -56,10 +56,13 @@ type metrics struct {
 	syncFailuresV float64
 	saveFailedV   float64
 	setAsideV     float64
+	// dataTimeV is the start of the read the published reports are
+	// current as of (zero before anything is published).
+	dataTimeV time.Time
 }
 
 func newMetrics(set Settings) *metrics {
-	cached := fmt.Sprintf(" Cached: recomputed every %s from Intercom, not per scrape.", set.RefreshInterval)
+	cached := fmt.Sprintf(" Cached: refreshed from Intercom every %s, not per scrape.", set.RefreshInterval)
 	m := &metrics{
 		interval: set.RefreshInterval.Seconds(),
 		up: prometheus.NewDesc("intercom_up",
@@ -100,8 +103,9 @@ func newMetrics(set Settings) *metrics {
 	}
 	// The report metrics: described once, for Collect and for the
 	// encoder (encode.go).
-	m.dataTimeFam = newReportFamily("intercom_data_timestamp_seconds",
-		"The \"now\" the published reports were computed for (UNIX seconds).")
+	m.dataTime = prometheus.NewDesc("intercom_data_timestamp_seconds",
+		"Start of the last successful read of Intercom: the published reports are current as of then, "+
+			"changed or not (UNIX seconds); time() minus it is the data's age.", nil, nil)
 	m.invalidFam = newReportFamily("intercom_invalid_attribute_values",
 		"Contacts in the latest snapshot whose value of this time attribute could not be read.", "attribute")
 	m.mergedFam = newReportFamily("intercom_merged_employers",
@@ -111,7 +115,7 @@ func newMetrics(set Settings) *metrics {
 		m.reportFams[i] = newReportFamily(f.name, f.help+cached, f.labels...)
 		m.report[i] = m.reportFams[i].desc()
 	}
-	m.dataTime, m.invalid, m.merged = m.dataTimeFam.desc(), m.invalidFam.desc(), m.mergedFam.desc()
+	m.invalid, m.merged = m.invalidFam.desc(), m.mergedFam.desc()
 	// Counters that exist from the start, so that rates and increases see
 	// the first run.
 	if mode := set.SyncMode; mode != engagement.ModeOff && mode != "" {
@@ -222,7 +226,7 @@ func (c *Collector) describeReports(ch chan<- *prometheus.Desc) {
 	for _, d := range m.report {
 		ch <- d
 	}
-	for _, d := range []*prometheus.Desc{m.merged, m.invalid, m.dataTime} {
+	for _, d := range []*prometheus.Desc{m.merged, m.invalid} {
 		ch <- d
 	}
 }
@@ -232,14 +236,14 @@ func (c *Collector) describeHealth(ch chan<- *prometheus.Desc) {
 	m := c.m
 	for _, d := range []*prometheus.Desc{m.up, m.lastSuccess, m.lastDur, m.intervalD, m.refreshes,
 		m.failures, m.apiRequests, m.rateLimit, m.rateRemain, m.syncRuns,
-		m.syncSuccess, m.syncUpdated, m.syncFailed, m.saveFailed, m.setAside} {
+		m.syncSuccess, m.syncUpdated, m.syncFailed, m.saveFailed, m.setAside, m.dataTime} {
 		ch <- d
 	}
 }
 
 // collectReports sends the metrics of a published publication: the report
 // families, the employers merged and the unreadable values per family or
-// attribute, and the data timestamp.
+// attribute.
 func (c *Collector) collectReports(s *publication, ch chan<- prometheus.Metric) {
 	m := c.m
 	for i := range families {
@@ -261,7 +265,6 @@ func (c *Collector) collectReports(s *publication, ch chan<- prometheus.Metric) 
 	for _, a := range s.attrOrder {
 		ch <- prometheus.MustNewConstMetric(m.invalid, prometheus.GaugeValue, float64(s.invalid[a]), a)
 	}
-	ch <- prometheus.MustNewConstMetric(m.dataTime, prometheus.GaugeValue, unixSeconds(s.model.Now))
 }
 
 // collectHealth sends the exporter's own metrics (refreshes, API calls,
@@ -306,6 +309,9 @@ func (c *Collector) collectHealth(ch chan<- prometheus.Metric) {
 	}
 	add(m.saveFailed, prometheus.CounterValue, m.saveFailedV)
 	add(m.setAside, prometheus.GaugeValue, m.setAsideV)
+	if !m.dataTimeV.IsZero() {
+		add(m.dataTime, prometheus.GaugeValue, unixSeconds(m.dataTimeV))
+	}
 	m.mu.Unlock()
 	for _, x := range out {
 		ch <- x

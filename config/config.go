@@ -74,11 +74,21 @@ type Config struct {
 	RetryMaxBackoff  time.Duration `env:"RETRY_MAX_BACKOFF, default=30s"`
 
 	// Daemon.
-	ListenAddress   string        `env:"LISTEN_ADDRESS, default=:8469"`
-	WebConfigFile   string        `env:"WEB_CONFIG_FILE"`
-	RefreshInterval time.Duration `env:"REFRESH_INTERVAL, default=15m"`
-	// RefreshTimeout bounds one refresh; 0 means REFRESH_INTERVAL.
-	RefreshTimeout time.Duration `env:"REFRESH_TIMEOUT, default=0s"`
+	ListenAddress string `env:"LISTEN_ADDRESS, default=:8469"`
+	WebConfigFile string `env:"WEB_CONFIG_FILE"`
+	// RefreshInterval is how often the conversations that changed are read
+	// (docs/freshness.md); SlowRefreshInterval how often the contacts,
+	// admins and data attributes that changed are too, with deletions
+	// looked for.
+	RefreshInterval     time.Duration `env:"REFRESH_INTERVAL, default=1m"`
+	SlowRefreshInterval time.Duration `env:"SLOW_REFRESH_INTERVAL, default=15m"`
+	// RefreshTimeout bounds one incremental refresh, FullRefreshTimeout
+	// one full read (which may take long at a low rate limit).
+	RefreshTimeout     time.Duration `env:"REFRESH_TIMEOUT, default=5m"`
+	FullRefreshTimeout time.Duration `env:"FULL_REFRESH_TIMEOUT, default=2h"`
+	// IncrementalOverlap is how far before the previous read an incremental
+	// read starts again: it covers the lag of Intercom's search index.
+	IncrementalOverlap time.Duration `env:"INCREMENTAL_OVERLAP, default=5m"`
 	// FullRefreshInterval is how often a refresh reads everything (which
 	// catches deletions and merges) instead of only what changed since the
 	// last one; 0 makes every refresh a full read.
@@ -422,8 +432,19 @@ func (c *Config) validate(bad map[string]bool) []error {
 	if c.RefreshInterval < 10*time.Second {
 		add("REFRESH_INTERVAL", "%s is less than 10s", c.RefreshInterval)
 	}
-	if c.RefreshTimeout < 0 {
-		add("REFRESH_TIMEOUT", "%s is negative", c.RefreshTimeout)
+	if c.RefreshTimeout <= 0 {
+		add("REFRESH_TIMEOUT", "%s: must be positive", c.RefreshTimeout)
+	}
+	if c.FullRefreshTimeout <= 0 {
+		add("FULL_REFRESH_TIMEOUT", "%s: must be positive", c.FullRefreshTimeout)
+	}
+	if c.SlowRefreshInterval < 0 {
+		add("SLOW_REFRESH_INTERVAL", "%s is negative", c.SlowRefreshInterval)
+	} else if c.SlowRefreshInterval > 0 && c.SlowRefreshInterval < c.RefreshInterval && !bad["REFRESH_INTERVAL"] {
+		add("SLOW_REFRESH_INTERVAL", "%s is less than REFRESH_INTERVAL %s; use 0 to read contacts at every refresh", c.SlowRefreshInterval, c.RefreshInterval)
+	}
+	if c.IncrementalOverlap < 10*time.Second || c.IncrementalOverlap > 24*time.Hour {
+		add("INCREMENTAL_OVERLAP", "%s is outside 10s..24h", c.IncrementalOverlap)
 	}
 	switch {
 	case c.FullRefreshInterval < 0:
@@ -589,14 +610,6 @@ func (c *Config) Engagement() engagement.Config {
 // Mode is SYNC_MODE as the runner's type.
 func (c *Config) Mode() engagement.Mode { return engagement.Mode(c.SyncMode) }
 
-// EffectiveRefreshTimeout is REFRESH_TIMEOUT, or REFRESH_INTERVAL when 0.
-func (c *Config) EffectiveRefreshTimeout() time.Duration {
-	if c.RefreshTimeout > 0 {
-		return c.RefreshTimeout
-	}
-	return c.RefreshInterval
-}
-
 // LogValue is the configuration for a start-up log line; the token is
 // redacted (only whether it is set is shown).
 func (c Config) LogValue() slog.Value {
@@ -608,8 +621,11 @@ func (c Config) LogValue() slog.Value {
 		slog.String("listen_address", c.ListenAddress),
 		slog.Bool("web_config_file_set", c.WebConfigFile != ""),
 		slog.Duration("refresh_interval", c.RefreshInterval),
-		slog.Duration("refresh_timeout", c.EffectiveRefreshTimeout()),
+		slog.Duration("slow_refresh_interval", c.SlowRefreshInterval),
+		slog.Duration("refresh_timeout", c.RefreshTimeout),
 		slog.Duration("full_refresh_interval", c.FullRefreshInterval),
+		slog.Duration("full_refresh_timeout", c.FullRefreshTimeout),
+		slog.Duration("incremental_overlap", c.IncrementalOverlap),
 		slog.Int("refresh_concurrency", c.RefreshConcurrency),
 		slog.Int("lookback_days", c.LookbackDays),
 		slog.String("session_channels", strings.Join(c.SessionChannels, ",")),
@@ -705,7 +721,9 @@ func (c *Config) Definitions() []Definition {
 		{"AT_RISK_DAYS", fmt.Sprint(c.AtRiskDays), "At Risk: the last call was at most this many days ago (and not Engaged); older is Unengaged; an enrolled participant with no call is No Call."},
 		{"BILLING_ENGAGED_DAYS", fmt.Sprint(c.BillingEngagedDays), "Billed as engaged in month M: a call on a day from this many days before M starts to the end of M."},
 		{"BILLING_FREEZE_DAYS", fmt.Sprint(c.BillingFreezeDays), "Once more than this many days have passed since a month's last day, its billing cohort as first computed then is kept in STATE_DIR and served (X-Billing-Frozen); ?live=true shows the live computation. Without STATE_DIR nothing is frozen."},
-		{"REFRESH_INTERVAL", c.RefreshInterval.String(), "How often Intercom is read; metrics are served from the last complete read."},
+		{"REFRESH_INTERVAL", c.RefreshInterval.String(), "How often the conversations that changed are read; metrics are served from the last complete read."},
+		{"SLOW_REFRESH_INTERVAL", c.SlowRefreshInterval.String(), "How often the contacts, admins and data attributes that changed are read too, and deleted records looked for (0: at every refresh)."},
+		{"INCREMENTAL_OVERLAP", c.IncrementalOverlap.String(), "Each incremental read starts this long before the previous one, so that changes Intercom's search shows late are still read."},
 		{"FULL_REFRESH_INTERVAL", c.FullRefreshInterval.String(), "A refresh reads only what changed since the last one; every this long it reads everything, which also catches deleted and merged records (0: every refresh reads everything)."},
 		{"SYNC_MODE", c.SyncMode, "Engagement sync: off, dry-run (plan only) or apply (write changed contacts)."},
 		{"SYNC_SCHEDULE", c.SyncSchedule, "When the engagement sync runs (cron, in TIMEZONE)."},

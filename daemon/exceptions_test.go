@@ -66,7 +66,7 @@ var februaryExceptions = []engagement.BillingException{
 }
 
 const februaryExceptionsMetric = `
-# HELP intercom_billing_exceptions Billing exceptions of the previous calendar month (contacts with a call in its engaged window left out of the cohort) by employer and reason (docs/reports.md). Cached: recomputed every 15m0s from Intercom, not per scrape.
+# HELP intercom_billing_exceptions Billing exceptions of the previous calendar month (contacts with a call in its engaged window left out of the cohort) by employer and reason (docs/reports.md). Cached: refreshed from Intercom every 1m0s, not per scrape.
 # TYPE intercom_billing_exceptions gauge
 intercom_billing_exceptions{employer="Acme",month="2026-02",reason="invalid_registration"} 0
 intercom_billing_exceptions{employer="Acme",month="2026-02",reason="missing_registration"} 2

@@ -9,6 +9,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -30,8 +31,9 @@ type Settings struct {
 	// Rules are the rules' settings (timezone, lookback, channels, bands).
 	Rules engagement.Config
 	// RefreshInterval is the time between refreshes, RefreshTimeout how
-	// long one may take.
-	RefreshInterval, RefreshTimeout time.Duration
+	// long an incremental one may take and FullRefreshTimeout how long a
+	// full read may take (docs/freshness.md).
+	RefreshInterval, RefreshTimeout, FullRefreshTimeout time.Duration
 	// SyncMode and SyncSchedule (cron, in the rules' timezone) say when
 	// and how the sync runs.
 	SyncMode     engagement.Mode
@@ -96,9 +98,12 @@ type Exporter struct {
 
 	// refreshMu makes refreshes one at a time (schedule and sync alike).
 	refreshMu sync.Mutex
-	// pubEnd is when the refresh whose reports are published ended
-	// (guarded by refreshMu).
-	pubEnd time.Time
+	// pubEnd is when the refresh whose reports are published ended, and
+	// slowEnd when the last slow or full one did (guarded by refreshMu).
+	pubEnd, slowEnd time.Time
+	// kick asks Run for an incremental refresh now (RequestRefresh); it
+	// holds at most one request.
+	kick chan struct{}
 	// syncMu makes syncs one at a time, across schedule and endpoint.
 	syncMu      sync.Mutex
 	syncStarted atomic.Pointer[time.Time]
@@ -154,6 +159,7 @@ func New(set Settings, p Parts) *Exporter {
 		attrs:  p.Attributes,
 		frozen: map[engagement.Month]state.Frozen{},
 		fatal:  make(chan error, 1),
+		kick:   make(chan struct{}, 1),
 	}
 	e.stopping, e.stopSyncsNow = context.WithCancelCause(context.Background())
 	if set.StateDir != "" {
@@ -191,7 +197,7 @@ func (e *Exporter) Status() collector.Status {
 	s := e.status
 	if m := e.col.Model(); m != nil {
 		s.Ready = true
-		s.DataTimestamp = m.Now
+		s.DataTimestamp = e.col.DataTimestamp()
 	}
 	return s
 }
@@ -209,17 +215,21 @@ type intercomError struct{ error }
 
 func (e intercomError) Unwrap() []error { return []error{e.error, ErrIntercom} }
 
-// Refresh reads Intercom once and, if the read is complete, publishes it.
-// It waits for a refresh already running to finish first.
+// Refresh reads Intercom once, everything that changed (contacts too, or
+// everything when a full read is due), and, if the read is complete,
+// publishes it. It waits for a refresh already running to finish first.
 func (e *Exporter) Refresh(ctx context.Context) error {
 	e.refreshMu.Lock()
 	defer e.refreshMu.Unlock()
+	e.rep.RequestSlow()
 	_, err := e.refreshLocked(ctx)
 	return err
 }
 
-// TryRefresh is Refresh, unless a refresh is already running: then it
-// returns ErrRefreshBusy at once.
+// TryRefresh is the scheduled refresh: what its cadence calls for
+// (conversations, every SLOW_REFRESH_INTERVAL contacts too, every
+// FULL_REFRESH_INTERVAL everything), unless a refresh is already running:
+// then it returns ErrRefreshBusy at once.
 func (e *Exporter) TryRefresh(ctx context.Context) error {
 	if !e.refreshMu.TryLock() {
 		return ErrRefreshBusy
@@ -230,25 +240,59 @@ func (e *Exporter) TryRefresh(ctx context.Context) error {
 }
 
 // fresh returns the published model when its refresh ended within maxAge,
-// refreshing first when it did not.
+// and the contacts were read within maxAge too (the sync's plan compares
+// with their stored values); otherwise it refreshes first, reading the
+// contacts.
 func (e *Exporter) fresh(ctx context.Context, maxAge time.Duration) (*engagement.Model, error) {
 	e.refreshMu.Lock()
 	defer e.refreshMu.Unlock()
-	if m := e.col.Model(); m != nil && e.now().Sub(e.pubEnd) <= maxAge && e.Status().Up {
+	if m := e.col.Model(); m != nil && e.now().Sub(e.pubEnd) <= maxAge && e.now().Sub(e.slowEnd) <= maxAge && e.Status().Up {
 		return m, nil
 	}
+	e.rep.RequestSlow()
 	return e.refreshLocked(ctx)
 }
 
-// refreshTimeout is REFRESH_TIMEOUT, or REFRESH_INTERVAL when 0.
-func (e *Exporter) refreshTimeout() time.Duration {
-	if e.set.RefreshTimeout > 0 {
-		return e.set.RefreshTimeout
+// DefaultRefreshTimeout and DefaultFullRefreshTimeout bound a refresh
+// when the settings leave them 0 (docs/freshness.md).
+const (
+	DefaultRefreshTimeout     = 5 * time.Minute
+	DefaultFullRefreshTimeout = 2 * time.Hour
+)
+
+// timeoutFor is how long a refresh of this kind may take, and the setting
+// that says so.
+func (e *Exporter) timeoutFor(k replica.Kind) (time.Duration, string) {
+	if k == replica.Full {
+		return cmp.Or(e.set.FullRefreshTimeout, DefaultFullRefreshTimeout), "FULL_REFRESH_TIMEOUT"
 	}
-	return e.set.RefreshInterval
+	return cmp.Or(e.set.RefreshTimeout, DefaultRefreshTimeout), "REFRESH_TIMEOUT"
 }
 
-// refreshLocked does one refresh; the caller holds refreshMu.
+// read runs the replica's refresh under the time bound of its kind. An
+// incremental read that finds a full one needed is followed at once by the
+// full read, under its own bound.
+func (e *Exporter) read(ctx context.Context, now time.Time) (engagement.Data, replica.Stats, error) {
+	for try := 0; ; try++ {
+		limit, name := e.timeoutFor(e.rep.Next(now))
+		rctx, cancel := context.WithTimeout(ctx, limit)
+		data, st, err := e.rep.Refresh(rctx, now)
+		if err != nil && errors.Is(context.Cause(rctx), context.DeadlineExceeded) {
+			err = fmt.Errorf("the refresh did not finish within %s (%s): %w", name, limit, err)
+		}
+		cancel()
+		if try == 0 && errors.Is(err, replica.ErrFullReadNeeded) {
+			e.log.Info("reading Intercom in full", "reason", err.Error())
+			continue
+		}
+		return data, st, err
+	}
+}
+
+// refreshLocked does one refresh; the caller holds refreshMu. A read that
+// found nothing changed, on the same day as the published reports,
+// recomputes nothing: the reports stay, and only the data timestamp
+// advances to the start of the read.
 func (e *Exporter) refreshLocked(ctx context.Context) (*engagement.Model, error) {
 	now := e.now()
 	started := time.Now()
@@ -258,25 +302,28 @@ func (e *Exporter) refreshLocked(ctx context.Context) (*engagement.Model, error)
 	e.mu.Unlock()
 	e.col.RefreshStarted()
 
-	ctx, cancel := context.WithTimeout(ctx, e.refreshTimeout())
-	defer cancel()
-	data, st, err := e.rep.Refresh(ctx, now)
-	if st.WorkspaceID != "" {
-		// GET /me answered: the saved state is that workspace's or is
-		// set aside, before anything is frozen or published.
+	data, st, err := e.read(ctx, now)
+	if st.WorkspaceID != "" && st.Kind != replica.Quick {
+		// GET /me answered (a quick read does not ask it): the saved state
+		// is that workspace's or is set aside, before anything is frozen
+		// or published.
 		e.confirmWorkspace(st.WorkspaceID)
-	}
-	if err != nil && errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
-		err = fmt.Errorf("the refresh did not finish within REFRESH_TIMEOUT (%s): %w", e.refreshTimeout(), err)
 	}
 	var model *engagement.Model
 	var reportsTime time.Duration
+	recomputed := false
 	if err == nil {
-		t0 := time.Now()
-		model = engagement.Build(data, e.set.Rules, now)
-		e.freeze(model)
-		e.publish(model, st)
-		reportsTime = time.Since(t0)
+		model = e.col.Model()
+		if model == nil || st.Changed || engagement.DayOf(now, e.set.Rules.Location) != model.Today {
+			t0 := time.Now()
+			model = engagement.Build(data, e.set.Rules, now)
+			e.freeze(model)
+			e.publish(model, st)
+			reportsTime = time.Since(t0)
+			recomputed = true
+		} else {
+			e.col.DataCurrent(now)
+		}
 	}
 	took := time.Since(started)
 	end := e.now()
@@ -295,6 +342,9 @@ func (e *Exporter) refreshLocked(ctx context.Context) (*engagement.Model, error)
 		e.status.LastError = err.Error()
 	} else {
 		e.pubEnd = end
+		if st.Kind != replica.Quick {
+			e.slowEnd = end
+		}
 		e.status.Up = true
 		e.status.LastError = ""
 		e.status.LastSuccess = end
@@ -312,13 +362,15 @@ func (e *Exporter) refreshLocked(ctx context.Context) (*engagement.Model, error)
 			"published_data_timestamp", e.Status().DataTimestamp)
 		return nil, err
 	}
-	e.saveData(end)
-	kind := "incremental"
-	if st.Full {
-		kind = "full"
+	if recomputed {
+		// Unchanged data needs no new save: the saved copy differs only in
+		// its watermark, and a restart reads again from the older one.
+		e.saveData(end)
 	}
 	attrs := []any{
-		"kind", kind,
+		"kind", st.Kind.String(),
+		"changed", st.Changed,
+		"recomputed", recomputed,
 		"duration", took.Round(time.Millisecond),
 		"search_requests", st.Requests,
 		"searches", st.SearchTime.Round(time.Millisecond),
@@ -334,13 +386,18 @@ func (e *Exporter) refreshLocked(ctx context.Context) (*engagement.Model, error)
 	if st.Full {
 		attrs = append(attrs, "reason", st.Reason)
 	}
-	if !st.Full {
+	if st.Kind == replica.Slow {
 		attrs = append(attrs, "counts_compared", st.ReconcileTime.Round(time.Millisecond))
 	}
 	if st.Removed > 0 {
 		attrs = append(attrs, "deleted_records_removed", st.Removed)
 	}
-	e.log.Info("refresh of Intercom data done", attrs...)
+	if st.Kind == replica.Quick && !recomputed {
+		// Every minute on a quiet day: not worth a line at info level.
+		e.log.Debug("refresh of Intercom data done", attrs...)
+	} else {
+		e.log.Info("refresh of Intercom data done", attrs...)
+	}
 	return model, nil
 }
 

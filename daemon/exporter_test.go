@@ -63,7 +63,7 @@ var reportFamilies = []string{
 // Unreadable values among the contacts read: Registration Date c2 (text)
 // and c3 (milliseconds) = 2; Enrolled Date 0; Last Coaching Call c6 = 1.
 const goldenReports = `
-# HELP intercom_billing_members Billing cohort of the previous calendar month by employer and reason (docs/reports.md). Cached: recomputed every 15m0s from Intercom, not per scrape.
+# HELP intercom_billing_members Billing cohort of the previous calendar month by employer and reason (docs/reports.md). Cached: refreshed from Intercom every 1m0s, not per scrape.
 # TYPE intercom_billing_members gauge
 intercom_billing_members{employer="Acme",month="2026-02",reason="engaged"} 1
 intercom_billing_members{employer="Acme",month="2026-02",reason="new"} 0
@@ -71,13 +71,13 @@ intercom_billing_members{employer="Acme",month="2026-02",reason="new_and_engaged
 intercom_billing_members{employer="Globex",month="2026-02",reason="engaged"} 0
 intercom_billing_members{employer="Globex",month="2026-02",reason="new"} 0
 intercom_billing_members{employer="Globex",month="2026-02",reason="new_and_engaged"} 1
-# HELP intercom_caseload_channel_mix Members by coach, employer and the set of channels of their sessions in the lookback (docs/reports.md). Cached: recomputed every 15m0s from Intercom, not per scrape.
+# HELP intercom_caseload_channel_mix Members by coach, employer and the set of channels of their sessions in the lookback (docs/reports.md). Cached: refreshed from Intercom every 1m0s, not per scrape.
 # TYPE intercom_caseload_channel_mix gauge
 intercom_caseload_channel_mix{channels="Email",coach="unassigned",employer="Globex"} 1
 intercom_caseload_channel_mix{channels="Phone",coach="999",employer="Acme"} 1
 intercom_caseload_channel_mix{channels="Phone+Video Conference",coach="Alice Coach",employer="Acme"} 1
 intercom_caseload_channel_mix{channels="Video Conference",coach="Bob Coach",employer="Globex"} 1
-# HELP intercom_caseload_members Members (contacts with a coaching session in the lookback) by coach, employer and age band of their last session (docs/reports.md). Cached: recomputed every 15m0s from Intercom, not per scrape.
+# HELP intercom_caseload_members Members (contacts with a coaching session in the lookback) by coach, employer and age band of their last session (docs/reports.md). Cached: refreshed from Intercom every 1m0s, not per scrape.
 # TYPE intercom_caseload_members gauge
 intercom_caseload_members{band="0-7d",coach="999",employer="Acme"} 0
 intercom_caseload_members{band="8-28d",coach="999",employer="Acme"} 0
@@ -95,7 +95,7 @@ intercom_caseload_members{band="0-7d",coach="unassigned",employer="Globex"} 0
 intercom_caseload_members{band="8-28d",coach="unassigned",employer="Globex"} 1
 intercom_caseload_members{band="29-56d",coach="unassigned",employer="Globex"} 0
 intercom_caseload_members{band="57d+",coach="unassigned",employer="Globex"} 0
-# HELP intercom_engagement_contacts Contacts by employer and engagement status (docs/reports.md). Cached: recomputed every 15m0s from Intercom, not per scrape.
+# HELP intercom_engagement_contacts Contacts by employer and engagement status (docs/reports.md). Cached: refreshed from Intercom every 1m0s, not per scrape.
 # TYPE intercom_engagement_contacts gauge
 intercom_engagement_contacts{employer="Acme",status="At Risk"} 1
 intercom_engagement_contacts{employer="Acme",status="Engaged"} 1
@@ -109,7 +109,7 @@ intercom_engagement_contacts{employer="unknown",status="At Risk"} 0
 intercom_engagement_contacts{employer="unknown",status="Engaged"} 0
 intercom_engagement_contacts{employer="unknown",status="No Call"} 1
 intercom_engagement_contacts{employer="unknown",status="Unengaged"} 0
-# HELP intercom_participants Enrolled participants by coach, employer and band of days without a session (docs/reports.md). Cached: recomputed every 15m0s from Intercom, not per scrape.
+# HELP intercom_participants Enrolled participants by coach, employer and band of days without a session (docs/reports.md). Cached: refreshed from Intercom every 1m0s, not per scrape.
 # TYPE intercom_participants gauge
 intercom_participants{band="0-13d",coach="Alice Coach",employer="Acme"} 1
 intercom_participants{band="14-21d",coach="Alice Coach",employer="Acme"} 0
@@ -123,7 +123,7 @@ intercom_participants{band="0-13d",coach="unassigned",employer="unknown"} 0
 intercom_participants{band="14-21d",coach="unassigned",employer="unknown"} 0
 intercom_participants{band="22-28d",coach="unassigned",employer="unknown"} 0
 intercom_participants{band="29d+",coach="unassigned",employer="unknown"} 1
-# HELP intercom_sessions Coaching sessions in the lookback by coach, employer of the first listed contact, channel and age band (docs/reports.md). Cached: recomputed every 15m0s from Intercom, not per scrape.
+# HELP intercom_sessions Coaching sessions in the lookback by coach, employer of the first listed contact, channel and age band (docs/reports.md). Cached: refreshed from Intercom every 1m0s, not per scrape.
 # TYPE intercom_sessions gauge
 intercom_sessions{band="0-7d",channel="Phone",coach="999",employer="Acme"} 0
 intercom_sessions{band="8-28d",channel="Phone",coach="999",employer="Acme"} 0
@@ -155,8 +155,8 @@ intercom_refreshes_total 1
 intercom_refresh_failures_total 0
 # HELP intercom_refresh_interval_seconds The configured interval between refreshes of Intercom data (REFRESH_INTERVAL).
 # TYPE intercom_refresh_interval_seconds gauge
-intercom_refresh_interval_seconds 900
-# HELP intercom_data_timestamp_seconds The "now" the published reports were computed for (UNIX seconds).
+intercom_refresh_interval_seconds 60
+# HELP intercom_data_timestamp_seconds Start of the last successful read of Intercom: the published reports are current as of then, changed or not (UNIX seconds); time() minus it is the data's age.
 # TYPE intercom_data_timestamp_seconds gauge
 intercom_data_timestamp_seconds 1.7735760e+09
 # HELP intercom_refresh_last_success_timestamp_seconds End of the last successful refresh of Intercom data (UNIX seconds).
@@ -263,7 +263,7 @@ func TestAdminsForbidden_CoachesShownByIDAndRefreshGoesOn(t *testing.T) {
 	require.NoError(t, exp.Refresh(context.Background()))
 
 	assert.NoError(t, testutil.CollectAndCompare(exp, strings.NewReader(`
-# HELP intercom_caseload_channel_mix Members by coach, employer and the set of channels of their sessions in the lookback (docs/reports.md). Cached: recomputed every 15m0s from Intercom, not per scrape.
+# HELP intercom_caseload_channel_mix Members by coach, employer and the set of channels of their sessions in the lookback (docs/reports.md). Cached: refreshed from Intercom every 1m0s, not per scrape.
 # TYPE intercom_caseload_channel_mix gauge
 intercom_caseload_channel_mix{channels="Email",coach="unassigned",employer="Globex"} 1
 intercom_caseload_channel_mix{channels="Phone",coach="999",employer="Acme"} 1
@@ -295,7 +295,7 @@ func TestSeriesBudget_MergesSmallestEmployersIntoOther(t *testing.T) {
 	require.NoError(t, exp.Refresh(context.Background()))
 
 	assert.NoError(t, testutil.CollectAndCompare(exp, strings.NewReader(`
-# HELP intercom_engagement_contacts Contacts by employer and engagement status (docs/reports.md). Cached: recomputed every 15m0s from Intercom, not per scrape.
+# HELP intercom_engagement_contacts Contacts by employer and engagement status (docs/reports.md). Cached: refreshed from Intercom every 1m0s, not per scrape.
 # TYPE intercom_engagement_contacts gauge
 intercom_engagement_contacts{employer="(other)",status="At Risk"} 1
 intercom_engagement_contacts{employer="(other)",status="Engaged"} 0

@@ -40,7 +40,7 @@ var c4Record = engagement.BillingRecord{ContactID: "c4", Name: "Name c4", Email:
 	Engaged: true, Qualifying: "2001"}
 
 const frozenFebruaryMetric = `
-# HELP intercom_billing_members Billing cohort of the previous calendar month by employer and reason (docs/reports.md). Cached: recomputed every 15m0s from Intercom, not per scrape.
+# HELP intercom_billing_members Billing cohort of the previous calendar month by employer and reason (docs/reports.md). Cached: refreshed from Intercom every 1m0s, not per scrape.
 # TYPE intercom_billing_members gauge
 intercom_billing_members{employer="Acme",month="2026-02",reason="engaged"} 1
 intercom_billing_members{employer="Acme",month="2026-02",reason="new"} 0

@@ -153,7 +153,8 @@ func newExporter(t testing.TB, e env, nowFn func() time.Time, logOut io.Writer) 
 		Rules: rules, ChannelAttribute: cfg.ChannelAttribute, EmployerAttribute: cfg.EmployerAttribute,
 		RegistrationAttributes: cfg.RegistrationAttributes, LastCallAttribute: cfg.LastCallAttribute,
 		StatusAttribute: cfg.StatusAttribute, RefreshConcurrency: cfg.RefreshConcurrency,
-		FullRefreshInterval: cfg.FullRefreshInterval,
+		FullRefreshInterval: cfg.FullRefreshInterval, SlowRefreshInterval: cfg.SlowRefreshInterval,
+		Overlap: cfg.IncrementalOverlap,
 	}
 	col := collector.New(collector.Settings{RefreshInterval: cfg.RefreshInterval, MaxSeriesPerFamily: cfg.MaxSeriesPerFamily,
 		TimeAttributes: rset.TimeAttributes(), SyncMode: cfg.Mode()}, log)
@@ -165,7 +166,8 @@ func newExporter(t testing.TB, e env, nowFn func() time.Time, logOut io.Writer) 
 		engagement.RunnerOptions{Concurrency: cfg.SyncConcurrency, MaxWrites: cfg.SyncMaxWrites, Now: nowFn})
 	exp := daemon.New(daemon.Settings{
 		Rules: rules, RefreshInterval: cfg.RefreshInterval, RefreshTimeout: cfg.RefreshTimeout,
-		SyncMode: cfg.Mode(), SyncSchedule: cfg.SyncSchedule,
+		FullRefreshTimeout: cfg.FullRefreshTimeout,
+		SyncMode:           cfg.Mode(), SyncSchedule: cfg.SyncSchedule,
 		LastCallAttribute: cfg.LastCallAttribute, StatusAttribute: cfg.StatusAttribute,
 		BillingFreezeDays: cfg.BillingFreezeDays, StateDir: cfg.StateDir, Identity: cfg.APIBase, Demo: cfg.Demo,
 		TokenFingerprint: state.TokenFingerprint(cfg.AccessToken.Reveal()),

@@ -195,7 +195,7 @@ func TestIncremental_EqualsAFullReadOfTheSameWorkspace(t *testing.T) {
 	srv.ResetRequests()
 	require.NoError(t, inc.Refresh(context.Background()))
 	incRequests := len(srv.Requests())
-	overlap := updatedSince(ws, t0.Add(-replica.IncrementalOverlap))
+	overlap := updatedSince(ws, t0.Add(-replica.DefaultOverlap))
 	bound := incrementalBound(len(mut.convs), overlap)
 	t.Logf("full read: %d requests; incremental: %d requests for %d changed conversations and %d contacts in the overlap window (bound %d)",
 		fullRequests, incRequests, len(mut.convs), overlap, bound)
@@ -224,7 +224,7 @@ func TestIncremental_EqualsAFullReadOfTheSameWorkspace(t *testing.T) {
 	// to a page, a page, and a look-up by id: for conversations and
 	// contacts, about 2 x (log2(records/150) + 4) on top.
 	extra := 2 * (int(math.Ceil(math.Log2(float64(ws.NumConversations())/150))) + 4)
-	delBound := incrementalBound(0, updatedSince(ws, t1.Add(-replica.IncrementalOverlap))) + extra
+	delBound := incrementalBound(0, updatedSince(ws, t1.Add(-replica.DefaultOverlap))) + extra
 	t.Logf("incremental with deletions: %d requests (bound %d)", delRequests, delBound)
 	assert.LessOrEqual(t, delRequests, delBound)
 

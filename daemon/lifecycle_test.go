@@ -107,7 +107,8 @@ func TestSaveFailure_IsCountedAndLoggedAtError(t *testing.T) {
 	dir := t.TempDir()
 	e["STATE_DIR"] = dir
 	var logs syncBuffer
-	exp := newExporter(t, e, fixedNow, &logs)
+	clk := &clock{t: fixedNow()}
+	exp := newExporter(t, e, clk.Now, &logs)
 	exp.Restore()
 	// A directory where the file goes: the rename of every save fails,
 	// whoever runs the test.
@@ -124,6 +125,9 @@ intercom_state_save_failures_total %d
 	exp.FlushState()
 	assert.NoError(t, testutil.CollectAndCompare(exp.Health(), strings.NewReader(strings.ReplaceAll(want, "%d", "1")), "intercom_state_save_failures_total"))
 	assert.Contains(t, logs.String(), `level=ERROR msg="saving state failed`)
+	// The next day's refresh recomputes, and saves again (a refresh that
+	// finds nothing changed on the same day saves nothing).
+	clk.Add(24 * time.Hour)
 	require.NoError(t, exp.Refresh(context.Background()))
 	exp.FlushState()
 	assert.NoError(t, testutil.CollectAndCompare(exp.Health(), strings.NewReader(strings.ReplaceAll(want, "%d", "2")), "intercom_state_save_failures_total"))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/go-co-op/gocron/v2"
@@ -26,7 +27,8 @@ const StopTimeout = 30 * time.Second
 const SaveTimeout = 30 * time.Second
 
 // Run publishes the reports saved in STATE_DIR (see Restore), refreshes at
-// once, then every REFRESH_INTERVAL, and runs the sync on SYNC_SCHEDULE (in
+// once, then every REFRESH_INTERVAL and whenever RequestRefresh asks, and
+// runs the sync on SYNC_SCHEDULE (in
 // TIMEZONE) unless SYNC_MODE is off, until ctx is done. It returns once the
 // state is saved.
 // A tick that finds the previous run of its job still going is skipped and
@@ -80,11 +82,16 @@ func (e *Exporter) Run(ctx context.Context) error {
 		e.log.Info("engagement sync scheduled", "schedule", e.set.SyncSchedule, "timezone", e.set.Rules.Location.String(), "mode", e.set.SyncMode)
 	}
 	s.Start()
+	reqCtx, stopRequests := context.WithCancel(ctx)
+	var requested sync.WaitGroup
+	requested.Go(func() { e.guard("requested refresh", e.serveRequests)(reqCtx) })
 	var died error
 	select {
 	case <-ctx.Done():
 	case died = <-e.fatal:
 	}
+	stopRequests()
+	requested.Wait()
 	if err := s.Shutdown(); err != nil && died == nil {
 		return fmt.Errorf("stopping the scheduler: %w", err)
 	}
@@ -111,6 +118,41 @@ func (e *Exporter) die(err error) {
 	select {
 	case e.fatal <- err:
 	default: // one is enough to stop
+	}
+}
+
+// RequestRefresh asks for an incremental refresh now (POST /refresh,
+// SIGHUP), one that reads the contacts too. It does not wait: while a
+// refresh runs, one more runs after it, and requests made before that one
+// starts are all answered by it. Run serves the requests.
+func (e *Exporter) RequestRefresh() {
+	select {
+	case e.kick <- struct{}{}:
+	default: // one is pending already: it will cover this one
+	}
+}
+
+// serveRequests runs the refreshes RequestRefresh asks for until ctx is
+// done.
+func (e *Exporter) serveRequests(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.kick:
+		}
+		e.refreshMu.Lock()
+		// Requests made while waiting for a running refresh are answered by
+		// this one, which starts after them.
+		select {
+		case <-e.kick:
+		default:
+		}
+		if ctx.Err() == nil {
+			e.rep.RequestSlow()
+			_, _ = e.refreshLocked(ctx) // logged and counted by refreshLocked
+		}
+		e.refreshMu.Unlock()
 	}
 }
 

@@ -65,7 +65,7 @@ func TestRestart_ServesTheLastReportsBeforeAnyIntercomCallThenReadsIncrementally
 	assert.True(t, second.Status().Up)
 	bound := incrementalBound(len(mut.convs), updatedSince(ws, clk.Now().Add(-15*time.Minute-5*time.Minute)))
 	assert.LessOrEqual(t, len(srv.Requests()), bound, "the refresh after a restart is incremental")
-	assert.Contains(t, logs.String(), "kind=incremental")
+	assert.Contains(t, logs.String(), "kind=slow")
 
 	delete(e, "STATE_DIR")
 	full := newExporter(t, e, clk.Now, nil)

@@ -18,19 +18,12 @@ import (
 // filter): a full page.
 const idsPerSearch = 150
 
-// IncrementalOverlap is how far before the start of the previous read an
-// incremental read of conversations starts, so that records Intercom's
-// search indexed a little late (about a second) and a clock a little off
-// are still read. Every record updated in the overlap is read again, so it
-// is kept short. Contacts overlap more: from the start of that day in the
-// workspace timezone.
-const IncrementalOverlap = 10 * time.Second
-
 // readResult is one complete read of Intercom, merged into a store.
 type readResult struct {
 	store             *store
-	full              bool
+	kind              Kind
 	reason            string // why the read was full
+	adminsChanged     bool
 	workspaceTimezone string
 	workspaceID       string // GET /me's app id_code
 	conversationsRead int
@@ -44,16 +37,36 @@ type readResult struct {
 
 // read brings the data up to date (docs/intercom.md): in full when there
 // is no data yet, every FULL_REFRESH_INTERVAL and when something the data
-// depends on changed; otherwise only what changed since the last read.
-// Any error fails the whole read: nothing partial is ever published (an
-// incremental read may have merged part of its changes into the store,
-// which is safe: the next read starts from the same watermark).
+// depends on changed; otherwise only what changed since the last read: the
+// conversations at every refresh, and every SLOW_REFRESH_INTERVAL (or when
+// asked) the workspace, admins, data attributes and contacts too, with the
+// counts compared (docs/freshness.md). Any error fails the whole read:
+// nothing partial is ever published (an incremental read may have merged
+// part of its changes into the store, which is safe: the next read starts
+// from the same watermark).
 func (rep *Replica) read(ctx context.Context, now time.Time) (*readResult, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	r := &readResult{}
+	r := &readResult{kind: rep.Next(now)}
 	s := newSearcher(rep.client, rep.set.RefreshConcurrency, &rep.convBounds)
 	defer func() { r.requests = s.requests.Load() }()
+	keepFrom := rep.windowStart(now) - 1
+
+	if r.kind == Quick {
+		// The workspace, admins and attribute types are those of the last
+		// slow read; contacts a changed session lists and the copy lacks
+		// are read by id, so what is published is as consistent as after
+		// a slow read.
+		base := rep.store
+		m := rep.newMapper(base.attrTypes, base.attrTypesKnown, base.wsLoc)
+		r.workspaceTimezone, r.workspaceID = base.workspaceTZ, base.workspaceID
+		if err := rep.quickRead(ctx, s, m, base, now, keepFrom, r); err != nil {
+			return r, err
+		}
+		base.readAt = now
+		r.store = base
+		return r, nil
+	}
 
 	ws, err := rep.client.Me(ctx)
 	if err != nil {
@@ -123,43 +136,26 @@ func (rep *Replica) read(ctx context.Context, now time.Time) (*readResult, error
 		return r, firstErr
 	}
 
-	m := &mapper{
-		set:      &rep.set,
-		channels: engagement.NewChannels(rep.set.Rules),
-		attrs:    rep.searchAttrs(types, typesKnown),
-		wsLoc:    wsLoc,
-		names:    rep.set.TimeAttributes(),
-		loc:      rep.set.Rules.Location,
-		types:    types,
-	}
-	if m.wsKnown = m.wsLoc != nil; !m.wsKnown {
-		m.wsLoc = time.UTC
-	}
-	m.dateFloor = dateFloor(m.wsLoc)
-
+	m := rep.newMapper(types, typesKnown, wsLoc)
 	base := rep.store
-	r.full, r.reason = true, rep.forceFull
-	switch {
-	case r.reason != "":
-	case base == nil:
-		r.reason = "no data read yet"
-	case rep.set.FullRefreshInterval == 0:
-		r.reason = "FULL_REFRESH_INTERVAL is 0"
-	case now.Sub(base.fullAt) >= rep.set.FullRefreshInterval:
-		r.reason = "FULL_REFRESH_INTERVAL has passed (catches deletions and merges)"
-	case now.Before(base.readAt):
-		r.reason = "the clock is before the last read"
-	case base.workspaceTZ != ws.Timezone || base.workspaceID != ws.IDCode:
-		r.reason = "the workspace or its timezone changed"
-	case base.attrTypesKnown != typesKnown || !maps.Equal(base.attrTypes, types):
-		r.reason = "the contact attributes changed"
-	default:
-		r.full = false
+	if r.kind == Full {
+		r.reason = rep.fullReason(now)
+	} else {
+		switch {
+		case base.workspaceTZ != ws.Timezone || base.workspaceID != ws.IDCode:
+			r.reason = "the workspace or its timezone changed"
+		case base.attrTypesKnown != typesKnown || !maps.Equal(base.attrTypes, types):
+			r.reason = "the contact attributes changed"
+		}
+		if r.reason != "" {
+			// Read in full next, under the full read's own time bound.
+			rep.forceFull = r.reason
+			return r, fmt.Errorf("%w (%s)", ErrFullReadNeeded, r.reason)
+		}
 	}
 
-	keepFrom := rep.windowStart(now) - 1
 	var st *store
-	if r.full {
+	if r.kind == Full {
 		// The previous data only says where to cut the searches. It is let
 		// go now, so that the two are never held together (should the read
 		// fail, the next refresh reads in full again).
@@ -176,15 +172,35 @@ func (rep *Replica) read(ctx context.Context, now time.Time) (*readResult, error
 	if err != nil {
 		return r, err
 	}
+	r.adminsChanged = st.adminsKnown != adminsKnown || !slices.Equal(st.admins, admins)
 	st.admins, st.adminsKnown = admins, adminsKnown
 	st.attrTypes, st.attrTypesKnown = types, typesKnown
 	st.workspaceID, st.workspaceTZ, st.wsLoc = ws.IDCode, ws.Timezone, m.wsLoc
-	st.readAt = now
-	if r.full {
+	st.readAt, st.slowAt = now, now
+	if r.kind == Full {
 		st.fullAt = now
 	}
 	r.store = st
 	return r, nil
+}
+
+// newMapper maps what a read brings, for the contact attributes' types
+// and the workspace timezone (nil: unknown, UTC is assumed).
+func (rep *Replica) newMapper(types map[string]string, typesKnown bool, wsLoc *time.Location) *mapper {
+	m := &mapper{
+		set:      &rep.set,
+		channels: engagement.NewChannels(rep.set.Rules),
+		attrs:    rep.searchAttrs(types, typesKnown),
+		wsLoc:    wsLoc,
+		names:    rep.set.TimeAttributes(),
+		loc:      rep.set.Rules.Location,
+		types:    types,
+	}
+	if m.wsKnown = m.wsLoc != nil; !m.wsKnown {
+		m.wsLoc = time.UTC
+	}
+	m.dateFloor = dateFloor(m.wsLoc)
+	return m
 }
 
 // windowStart is the start of the data window: the first day of the
@@ -357,8 +373,8 @@ func contactMap(recs []contactRec) map[string]contactRec {
 func (rep *Replica) incrementalRead(ctx context.Context, s *searcher, m *mapper, st *store, now time.Time, keepFrom int64, r *readResult) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	from := st.readAt.Add(-IncrementalOverlap).Unix()
-	fromDay := int64(engagement.DayOfUnix(from, m.wsLoc))
+	from := st.readAt.Add(-rep.set.overlap()).Unix()
+	fromDay := int64(engagement.DayOfUnix(st.slowAt.Add(-rep.set.overlap()).Unix(), m.wsLoc))
 	if !m.wsKnown {
 		fromDay-- // the workspace timezone is unknown: overlap a day more
 	}
@@ -420,6 +436,39 @@ func (rep *Replica) incrementalRead(ctx context.Context, s *searcher, m *mapper,
 	r.removed = removed
 	r.reconcileTime = time.Since(t2)
 	return err
+}
+
+// quickRead brings st up to date with the conversations updated since its
+// last read, in every state, then reads by id the contacts that changed
+// sessions list and the store lacks (see merge). Contacts, admins and
+// deletions wait for the next slow read.
+func (rep *Replica) quickRead(ctx context.Context, s *searcher, m *mapper, st *store, now time.Time, keepFrom int64, r *readResult) error {
+	from := st.readAt.Add(-rep.set.overlap()).Unix()
+	nowUnix := now.Unix()
+	convs := newConvSet()
+	t0 := time.Now()
+	err := runRanged(ctx, s, ranged[intercom.Conversation]{
+		what:  "searching conversations updated since the last read",
+		query: func(sp span) intercom.Query { return and(s.convRange(sp)...) },
+		page:  rep.client.SearchConversationsPage,
+		cuts: func(sp span, parts int, read []intercom.Conversation) []int64 {
+			s.learnBounds(ctx, read)
+			return evenCuts(sp, parts, earliest(read, from), nowUnix, nil)
+		},
+		emit: func(page []intercom.Conversation) { convs.add(m.conversations(page)) },
+	}, span{from, openHi})
+	if err != nil {
+		return err
+	}
+	r.searchTime = time.Since(t0)
+	t1 := time.Now()
+	contacts := newContactSet()
+	if err := rep.merge(ctx, s, m, st, convs.list, contacts, keepFrom); err != nil {
+		return err
+	}
+	r.byIDTime = time.Since(t1)
+	r.conversationsRead, r.contactsRead = convs.read, len(contacts.m)
+	return nil
 }
 
 // merge reads the contacts that the sessions in convs list and neither

@@ -39,6 +39,28 @@ type Settings struct {
 	// FullRefreshInterval is how often a refresh reads everything again
 	// (0: always).
 	FullRefreshInterval time.Duration
+	// SlowRefreshInterval is how often a refresh also reads the contacts,
+	// admins and data attributes that changed and compares counts to find
+	// deletions (0: every refresh); the refreshes between read only the
+	// conversations that changed (docs/freshness.md).
+	SlowRefreshInterval time.Duration
+	// Overlap is how far before the start of the previous read an
+	// incremental read starts again, to cover the lag of Intercom's search
+	// index; 0 means DefaultOverlap.
+	Overlap time.Duration
+}
+
+// DefaultOverlap covers a search index a few minutes behind the writes
+// (docs/freshness.md). Every record changed in it is read again by each
+// incremental read, which costs little: a page holds 150.
+const DefaultOverlap = 5 * time.Minute
+
+// overlap is Settings.Overlap or its default.
+func (s *Settings) overlap() time.Duration {
+	if s.Overlap > 0 {
+		return s.Overlap
+	}
+	return DefaultOverlap
 }
 
 // fingerprint names the settings the saved data depends on: how it was
@@ -85,6 +107,8 @@ type Replica struct {
 	// forceFull, when not "", makes the next refresh a full read and says
 	// why.
 	forceFull string
+	// slowNext makes the next incremental refresh a slow one (RequestSlow).
+	slowNext bool
 	// convBounds is what reads showed of the conversation search's ">" and
 	// "<" (see searcher.convRange).
 	convBounds atomic.Int32
@@ -101,14 +125,83 @@ func New(client *intercom.Client, set Settings, log *slog.Logger) *Replica {
 	return &Replica{client: client, set: set, log: log, warned: map[string]bool{}}
 }
 
+// Kind is what a refresh reads.
+type Kind int
+
+const (
+	// Quick reads the conversations that changed (and the contacts they
+	// list that the copy lacks).
+	Quick Kind = iota
+	// Slow also reads the workspace, admins, data attributes and contacts
+	// that changed, and compares counts to find deleted records.
+	Slow
+	// Full reads everything again.
+	Full
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Slow:
+		return "slow"
+	case Full:
+		return "full"
+	}
+	return "quick"
+}
+
+// ErrFullReadNeeded is returned by an incremental refresh that found the
+// workspace, its timezone or the contact attributes changed: nothing was
+// read, and the next refresh reads in full (Next says so), under the
+// full read's own time bound.
+var ErrFullReadNeeded = errors.New("the workspace, its timezone or the contact attributes changed: a full read is needed")
+
+// Next is what a refresh at now would read, as far as is known before it
+// calls Intercom (a slow read may still find that a full one is needed).
+func (rep *Replica) Next(now time.Time) Kind {
+	if r := rep.fullReason(now); r != "" {
+		return Full
+	}
+	s := rep.store
+	if rep.slowNext || rep.set.SlowRefreshInterval <= 0 || now.Sub(s.slowAt) >= rep.set.SlowRefreshInterval || now.Before(s.slowAt) {
+		return Slow
+	}
+	return Quick
+}
+
+// RequestSlow makes the next incremental refresh a slow one (a refresh
+// asked for by hand, or one a sync depends on, reads contacts too).
+func (rep *Replica) RequestSlow() { rep.slowNext = true }
+
+// fullReason says why a refresh at now reads in full, "" when it need not
+// (as far as is known before calling Intercom).
+func (rep *Replica) fullReason(now time.Time) string {
+	base := rep.store
+	switch {
+	case rep.forceFull != "":
+		return rep.forceFull
+	case base == nil:
+		return "no data read yet"
+	case rep.set.FullRefreshInterval == 0:
+		return "FULL_REFRESH_INTERVAL is 0"
+	case now.Sub(base.fullAt) >= rep.set.FullRefreshInterval:
+		return "FULL_REFRESH_INTERVAL has passed (catches deletions and merges)"
+	case now.Before(base.readAt):
+		return "the clock is before the last read"
+	}
+	return ""
+}
+
 // Stats describe the copy after a refresh or a restore, and (after a
 // refresh) what the read did.
 type Stats struct {
-	// Full is true for a full read, with Reason saying why.
+	// Kind is what the refresh read; Full is Kind == Full, with Reason
+	// saying why.
+	Kind   Kind
 	Full   bool
 	Reason string
-	// Changed is false when an incremental read brought no record and
-	// removed none: the data is what it was.
+	// Changed is false when an incremental read found every record as the
+	// copy had it and removed none, and the admins unchanged: the data is
+	// what it was.
 	Changed bool
 	// Now is the "now" the data was read for (a restore: the saved one);
 	// RefreshEnd (restore only) when the refresh that saved it ended.
@@ -149,7 +242,7 @@ type Stats struct {
 // changing it.
 func (rep *Replica) Refresh(ctx context.Context, now time.Time) (engagement.Data, Stats, error) {
 	r, err := rep.read(ctx, now)
-	st := Stats{Full: r.full, Reason: r.reason, WorkspaceTimezone: r.workspaceTimezone, WorkspaceID: r.workspaceID,
+	st := Stats{Kind: r.kind, Full: r.kind == Full, Reason: r.reason, WorkspaceTimezone: r.workspaceTimezone, WorkspaceID: r.workspaceID,
 		ConversationsRead: r.conversationsRead, ContactsRead: r.contactsRead, Requests: r.requests,
 		Removed: r.removed, SearchTime: r.searchTime, ByIDTime: r.byIDTime, ReconcileTime: r.reconcileTime}
 	if err != nil {
@@ -158,10 +251,16 @@ func (rep *Replica) Refresh(ctx context.Context, now time.Time) (engagement.Data
 	s := r.store
 	s.now = now
 	rep.store = s
-	if r.full {
+	if r.kind == Full {
 		rep.forceFull = ""
 	}
-	st.Changed = r.full || r.conversationsRead > 0 || r.contactsRead > 0 || r.removed > 0
+	if r.kind != Quick {
+		rep.slowNext = false
+	}
+	// Changes merged by a read that then failed count too: what was
+	// published does not have them.
+	st.Changed = r.kind == Full || s.changes > 0 || r.adminsChanged
+	s.changes = 0
 	rep.describe(&st)
 	return s.data(), st, nil
 }
@@ -206,6 +305,9 @@ func (rep *Replica) Restore(blob []byte) (engagement.Data, Stats, error) {
 		return engagement.Data{}, Stats{}, err
 	}
 	rep.store = s
+	// The first read after a restart reads everything that changed: the
+	// workspace may have changed while the exporter was down.
+	rep.slowNext = true
 	var st Stats
 	rep.describe(&st)
 	return s.data(), st, nil

@@ -32,6 +32,12 @@ type store struct {
 	// incremental watermark), fullAt when the last full read started,
 	// refreshEnd when the last successful refresh ended.
 	now, readAt, fullAt, refreshEnd time.Time
+	// slowAt is when the last slow (or full) read started: the contacts'
+	// watermark (readAt is the conversations').
+	slowAt time.Time
+	// changes counts the records reads added, changed or removed since
+	// the last successful refresh (Stats.Changed).
+	changes int
 
 	workspaceID, workspaceTZ string
 	wsLoc                    *time.Location
@@ -198,16 +204,23 @@ func (s *store) applyContacts(contacts map[string]contactRec, notFound []string)
 		r := contacts[id]
 		if i, ok := s.contactAt[id]; ok {
 			if old := &s.contacts[i]; old.Unread || old.UpdatedAt <= r.c.UpdatedAt {
+				if old.Unread || old.UpdatedAt != r.c.UpdatedAt {
+					s.changes++
+				}
 				s.contacts[i], s.cmeta[i] = r.c, r.meta
 			}
 			continue
 		}
+		s.changes++
 		s.contactAt[id] = int32(len(s.contacts))
 		s.contacts = append(s.contacts, r.c)
 		s.cmeta = append(s.cmeta, r.meta)
 	}
 	for _, id := range notFound {
 		if i, ok := s.contactAt[id]; ok {
+			if !s.contacts[i].Unread {
+				s.changes++
+			}
 			s.contacts[i], s.cmeta[i] = engagement.Contact{ID: id, Unread: true}, state.ContactMeta{}
 		}
 	}
@@ -222,6 +235,11 @@ func (s *store) applyConversations(convs []convRec, keepFrom int64) {
 			continue // an earlier version of what the store has
 		}
 		keep := !c.deleted && c.kind != convGone && c.updatedAt >= keepFrom
+		_, isSession := s.sessionAt[c.id]
+		_, isOther := s.others[c.id]
+		if had := isSession || isOther; had != keep || (had && s.newer(c.id) != c.updatedAt) {
+			s.changes++
+		}
 		if si, ok := s.sessionAt[c.id]; ok {
 			if keep && c.kind == convSession {
 				s.setSession(si, c)
@@ -322,12 +340,15 @@ func (s *store) prune(keepFrom int64) {
 	for si := int32(0); si < int32(len(s.sessions)); {
 		if s.sessUpdated[si] < keepFrom {
 			s.removeSession(si)
+			s.changes++
 			continue
 		}
 		si++
 	}
+	n := len(s.others)
 	maps.DeleteFunc(s.others, func(_ string, upd int64) bool { return upd < keepFrom })
 	maps.DeleteFunc(s.otherCreated, func(id string, _ int64) bool { _, ok := s.others[id]; return !ok })
+	s.changes += n - len(s.others)
 }
 
 func (s *store) dropOther(id string) {
@@ -367,6 +388,7 @@ func (s *store) include() {
 	if drop == 0 {
 		return
 	}
+	s.changes += drop
 	s.ownContacts()
 	newIdx := make([]int32, len(s.contacts))
 	n := int32(0)
@@ -397,7 +419,9 @@ func (s *store) include() {
 // saved is the store as saved state.
 func (s *store) saved(settings string) *state.Snapshot {
 	snap := &state.Snapshot{
-		Settings: settings, Now: s.now, ReadAt: s.readAt, FullAt: s.fullAt, RefreshEnd: s.refreshEnd,
+		// One watermark is saved: the earlier, so that a restart reads
+		// again everything either kind of read may not have seen.
+		Settings: settings, Now: s.now, ReadAt: earlier(s.readAt, s.slowAt), FullAt: s.fullAt, RefreshEnd: s.refreshEnd,
 		WorkspaceID: s.workspaceID, WorkspaceTimezone: s.workspaceTZ,
 		AttrTypesKnown: s.attrTypesKnown, AdminsKnown: s.adminsKnown, Admins: s.admins,
 		Contacts: s.contacts, ContactMeta: s.cmeta, Sessions: s.sessions, SessionUpdated: s.sessUpdated,
@@ -411,6 +435,14 @@ func (s *store) saved(settings string) *state.Snapshot {
 	}
 	slices.SortFunc(snap.Others, func(a, b state.Other) int { return engagement.CompareIDs(a.ID, b.ID) })
 	return snap
+}
+
+// earlier is the earlier of two times (a zero one counts as not set).
+func earlier(a, b time.Time) time.Time {
+	if b.IsZero() || (!a.IsZero() && a.Before(b)) {
+		return a
+	}
+	return b
 }
 
 // errBadSnapshot is a saved snapshot that is not self-consistent.
@@ -427,6 +459,7 @@ func storeFrom(snap *state.Snapshot) (*store, error) {
 		sessionAt: make(map[string]int32, len(snap.Sessions)), others: make(map[string]int64, len(snap.Others)),
 		otherCreated: make(map[string]int64, len(snap.Others)),
 	}
+	s.slowAt = s.readAt
 	if loc, err := time.LoadLocation(snap.WorkspaceTimezone); err == nil {
 		s.wsLoc = loc
 	}

@@ -173,6 +173,11 @@ func (f *fakeSyncer) Sync(_ context.Context, dryRun bool) (engagement.Summary, e
 	return f.sum, f.err
 }
 
+// fakeRefresher counts the refreshes asked for.
+type fakeRefresher struct{ n atomic.Int32 }
+
+func (f *fakeRefresher) RequestRefresh() { f.n.Add(1) }
+
 var metricsHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 	_, _ = io.WriteString(w, "intercom_up 1\n")
@@ -184,6 +189,7 @@ func newTestServer(t testing.TB, mutate ...func(*Options)) *Server {
 	o := Options{
 		Source:               newSource(fixtureModel()),
 		Syncer:               &fakeSyncer{sum: engagement.Summary{Mode: engagement.ModeDryRun, Result: engagement.ResultSuccess}},
+		Refresher:            &fakeRefresher{},
 		Metrics:              metricsHandler,
 		Version:              "1.2.3-test",
 		Logger:               slog.New(slog.NewTextHandler(io.Discard, nil)),

@@ -47,7 +47,7 @@ code { background: #f4f4f4; padding: 0 0.2em; }
 <tr><th>last success</th><td>{{if .Status.LastSuccess.IsZero}}never{{else}}{{.Status.LastSuccess.Format "2006-01-02T15:04:05Z07:00"}} ({{.Age}} ago){{end}}</td></tr>
 <tr><th>last attempt</th><td>{{if .Status.LastAttempt.IsZero}}never{{else}}{{.Status.LastAttempt.Format "2006-01-02T15:04:05Z07:00"}}, took {{.Status.LastDuration}}{{end}}</td></tr>
 <tr><th>last error</th><td>{{if .Status.LastError}}<span class="bad">{{.Status.LastError}}</span>{{else}}none{{end}}</td></tr>
-<tr><th>data computed for</th><td>{{if .Status.DataTimestamp.IsZero}}no data yet{{else}}{{.Status.DataTimestamp.Format "2006-01-02T15:04:05Z07:00"}}{{end}}</td></tr>
+<tr><th>data current as of</th><td>{{if .Status.DataTimestamp.IsZero}}no data yet{{else}}{{.Status.DataTimestamp.Format "2006-01-02T15:04:05Z07:00"}} (data age {{.DataAge}}: the start of the last successful read, changed or not){{end}}</td></tr>
 <tr><th>refresh interval</th><td>{{.Status.Interval}}</td></tr>
 </table>
 
@@ -96,7 +96,9 @@ type landingData struct {
 	AccessHelp   string
 	Status       collector.Status
 	Age          time.Duration
-	Definitions  []Definition
+	// DataAge is time() - intercom_data_timestamp_seconds.
+	DataAge     time.Duration
+	Definitions []Definition
 }
 
 func (s *Server) landing(w http.ResponseWriter, _ *http.Request) {
@@ -112,6 +114,9 @@ func (s *Server) landing(w http.ResponseWriter, _ *http.Request) {
 		d.Age = time.Since(st.LastSuccess).Truncate(time.Second)
 	}
 	d.Quality = landingQualityOf(st)
+	if !st.DataTimestamp.IsZero() {
+		d.DataAge = time.Since(st.DataTimestamp).Truncate(time.Second)
+	}
 	// Example periods follow the published data; before it, plain links.
 	billing, sessions := "/billing.csv", "/sessions.csv"
 	if m := s.o.Source.Model(); m != nil {
@@ -132,6 +137,9 @@ func (s *Server) landing(w http.ResponseWriter, _ *http.Request) {
 	if s.o.Syncer != nil {
 		d.Links = append(d.Links, landingLink{"POST /sync", "", "run the engagement sync now (?dry_run=true only plans): curl -X POST"},
 			landingLink{"POST /API/intercom", "", `the same, at the original app's path; body {"dryRun": true} only plans`})
+	}
+	if s.o.Refresher != nil {
+		d.Links = append(d.Links, landingLink{"POST /refresh", "", "read what changed in Intercom now (202; one more runs after a running refresh): curl -X POST, or send the process SIGHUP"})
 	}
 	var buf bytes.Buffer
 	if err := landingPage.Execute(&buf, d); err != nil {

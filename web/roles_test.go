@@ -203,6 +203,7 @@ func TestAccess_Roles(t *testing.T) {
 		// Writes: SYNC_USERS only (the Grafana data source reads, never writes).
 		{http.MethodPost, "/sync", want{"prometheus": 403, "finance": 403, "grafana": 403, "ops": 200}},
 		{http.MethodPost, "/sync?dry_run=true", want{"prometheus": 403, "finance": 403, "grafana": 403, "ops": 200}},
+		{http.MethodPost, "/refresh", want{"prometheus": 403, "finance": 403, "grafana": 403, "ops": 202}},
 	} {
 		for user, code := range tc.want {
 			r := requestAs(t, h, tc.method, tc.target, user, "pw-"+user)

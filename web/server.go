@@ -59,6 +59,8 @@ type Options struct {
 	Source Source
 	// Syncer is nil when SYNC_MODE=off: POST /sync then answers 404.
 	Syncer Syncer
+	// Refresher takes POST /refresh (nil: 404).
+	Refresher Refresher
 	// Metrics serves /metrics.
 	Metrics     http.Handler
 	Definitions []Definition
@@ -212,6 +214,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/billing-months.json", methods(s.billingMonths, http.MethodGet))
 	mux.Handle("/sync", s.syncHandler())
 	mux.Handle("/API/intercom", s.syncHandler()) // the original app's path
+	mux.Handle("/refresh", s.refreshHandler())
 	return s.writeDeadlines(s.logRequests(mux))
 }
 

@@ -164,7 +164,7 @@ func runSearch[T any](w *Workspace, ix *sortedIndex, key func(int32) orderKey, r
 		if key(i).at > hi {
 			break
 		}
-		if !q.match(rec(i)) {
+		if r := rec(i); r == nil || !q.match(r) {
 			continue
 		}
 		if len(res.items) == req.perPage {
@@ -186,7 +186,7 @@ func runSearch[T any](w *Workspace, ix *sortedIndex, key func(int32) orderKey, r
 			if key(i).at > hi {
 				break
 			}
-			if q.match(rec(i)) {
+			if r := rec(i); r != nil && q.match(r) {
 				n++
 			}
 		}
@@ -339,13 +339,14 @@ func (w *Workspace) searchConversations(body []byte) ([]byte, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
+	w.catchUpIndex()
 	w.rlockConversations()
 	defer w.mu.RUnlock()
 	q, aerr := compileQuery(w.conversationModel(), req.query)
 	if aerr != nil {
 		return nil, aerr
 	}
-	res := runSearch(w, &w.convIndex, w.convKey, func(i int32) *convRec { return &w.convs[i] }, w.convIndexOf, q, req, "conversations")
+	res := runSearch(w, &w.convIndex, w.convKey, w.searchedConv, w.convIndexOf, q, req, "conversations")
 	out := conversationListJSON{
 		Type:          "conversation.list",
 		Conversations: make([]conversationJSON, len(res.items)),
@@ -353,7 +354,7 @@ func (w *Workspace) searchConversations(body []byte) ([]byte, *apiError) {
 		Pages:         res.pages(req.perPage),
 	}
 	for k, i := range res.items {
-		out.Conversations[k] = w.conversationJSON(&w.convs[i])
+		out.Conversations[k] = w.conversationJSON(w.searchedConv(i))
 	}
 	return marshal(out), nil
 }
@@ -363,13 +364,14 @@ func (w *Workspace) searchContacts(body []byte) ([]byte, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
+	w.catchUpIndex()
 	w.rlockContacts()
 	defer w.mu.RUnlock()
 	q, aerr := compileQuery(w.contactModel(), req.query)
 	if aerr != nil {
 		return nil, aerr
 	}
-	res := runSearch(w, &w.contactIndex, w.contactKey, func(i int32) *intercom.Contact { return &w.contacts[i].c }, func(id string) (int32, bool) {
+	res := runSearch(w, &w.contactIndex, w.contactKey, w.searchedContact, func(id string) (int32, bool) {
 		i, ok := w.contactByID[id]
 		return i, ok
 	}, q, req, "contacts")
@@ -380,7 +382,7 @@ func (w *Workspace) searchContacts(body []byte) ([]byte, *apiError) {
 		Pages:      res.pages(req.perPage),
 	}
 	for k, i := range res.items {
-		out.Data[k] = w.contactJSON(&w.contacts[i].c)
+		out.Data[k] = w.contactJSON(w.searchedContact(i))
 	}
 	return marshal(out), nil
 }

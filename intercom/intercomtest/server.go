@@ -38,6 +38,10 @@ type Options struct {
 	// AdminsForbidden makes GET /admins answer 403, as for a token that
 	// lacks the scope to read admins.
 	AdminsForbidden bool
+	// SearchLag delays what the search sees, as Intercom's index does: a
+	// record changed at t is found as it was until t+SearchLag (see
+	// Workspace.SetSearchLag). 0: no lag.
+	SearchLag time.Duration
 }
 
 // Request is the record of one request the server received.
@@ -98,6 +102,9 @@ func newServer(ws *Workspace, opts Options) *Server {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.SearchLag > 0 {
+		ws.SetSearchLag(opts.SearchLag, opts.Now)
 	}
 	s := &Server{ws: ws, opts: opts, closed: make(chan struct{}), counts: map[string]int{}}
 	s.handler = http.HandlerFunc(s.serve)

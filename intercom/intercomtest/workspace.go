@@ -52,6 +52,12 @@ type Workspace struct {
 	countMu    sync.Mutex
 	countCache map[string]int // search totals, for the current version
 	countVer   uint64
+
+	// The search index's lag (lag.go): the versions the search still sees.
+	lag        time.Duration
+	lagNow     func() time.Time
+	convLag    map[int32]*lagged[convRec]
+	contactLag map[int32]*lagged[intercom.Contact]
 }
 
 type appInfo struct {
@@ -292,6 +298,7 @@ func (w *Workspace) AddContact(c intercom.Contact) {
 func (w *Workspace) addContactLocked(c intercom.Contact) {
 	w.changed()
 	if i, ok := w.contactByID[c.ID]; ok {
+		w.holdContact(i, true)
 		w.contactIndex.remove(i, w.contactKey(i), w.contactKey)
 		w.contacts[i].c = c
 		w.contactIndex.insert(i, w.contactKey(i), w.contactKey)
@@ -300,6 +307,7 @@ func (w *Workspace) addContactLocked(c intercom.Contact) {
 	i := int32(len(w.contacts))
 	w.contacts = append(w.contacts, contactRec{c: c, num: numericID(c.ID), alive: true})
 	w.contactByID[c.ID] = i
+	w.holdContact(i, false)
 	w.liveContacts++
 	w.contactIndex.add(i, w.contactKey(i), w.contactKey)
 }
@@ -307,6 +315,7 @@ func (w *Workspace) addContactLocked(c intercom.Contact) {
 // updateContactLocked applies fn to contact i, keeping the index in order.
 func (w *Workspace) updateContactLocked(i int32, fn func(*intercom.Contact)) {
 	w.changed()
+	w.holdContact(i, true)
 	w.contactIndex.remove(i, w.contactKey(i), w.contactKey)
 	fn(&w.contacts[i].c)
 	w.contactIndex.insert(i, w.contactKey(i), w.contactKey)
@@ -349,6 +358,7 @@ func (w *Workspace) DeleteContact(id string) {
 		return
 	}
 	w.changed()
+	delete(w.contactLag, i)
 	w.contactIndex.remove(i, w.contactKey(i), w.contactKey)
 	delete(w.contactByID, id)
 	w.contacts[i] = contactRec{}
@@ -459,6 +469,7 @@ func (w *Workspace) AddConversation(c intercom.Conversation) {
 func (w *Workspace) addConversationLocked(c *intercom.Conversation) {
 	w.changed()
 	if i, ok := w.convIndexOf(c.ID); ok {
+		w.holdConv(i, true)
 		w.convIndex.remove(i, w.convKey(i), w.convKey)
 		w.fillConv(&w.convs[i], c)
 		w.convIndex.insert(i, w.convKey(i), w.convKey)
@@ -474,6 +485,7 @@ func (w *Workspace) addConversationLocked(c *intercom.Conversation) {
 	}
 	w.fillConv(&r, c)
 	w.convs = append(w.convs, r)
+	w.holdConv(i, false)
 	w.liveConvs++
 	w.convIndex.add(i, w.convKey(i), w.convKey)
 }
@@ -492,6 +504,7 @@ func (w *Workspace) UpdateConversation(id string, fn func(*intercom.Conversation
 	c := w.convModel(&w.convs[i])
 	fn(&c)
 	w.changed()
+	w.holdConv(i, true)
 	w.convIndex.remove(i, w.convKey(i), w.convKey)
 	w.fillConv(&w.convs[i], &c)
 	w.convIndex.insert(i, w.convKey(i), w.convKey)
@@ -506,6 +519,7 @@ func (w *Workspace) DeleteConversation(id string) {
 		return
 	}
 	w.changed()
+	delete(w.convLag, i)
 	w.convIndex.remove(i, w.convKey(i), w.convKey)
 	if r := &w.convs[i]; r.num >= 0 {
 		delete(w.convByNum, r.num)

@@ -304,7 +304,9 @@ func (d *daemon) waitRefresh(ctx context.Context, since time.Time, failuresBefor
 		}
 		m, err := d.metrics(ctx)
 		if err == nil {
-			if ts := m.sum["intercom_refresh_last_success_timestamp_seconds"]; ts > 0 && ts >= float64(since.Unix()) {
+			// To the nanosecond: a refresh asked for in the second the
+			// previous one ended must not be taken for that one.
+			if ts := m.sum["intercom_refresh_last_success_timestamp_seconds"]; ts > 0 && ts >= float64(since.UnixNano())/1e9 {
 				return m, nil
 			}
 			if m.sum["intercom_refresh_failures_total"] > failuresBefore {

@@ -24,7 +24,13 @@ type fake struct {
 }
 
 func startFake(ws *intercomtest.Workspace, token string, rate int, latency time.Duration) (*fake, error) {
-	srv := intercomtest.NewServer(ws, intercomtest.Options{Token: token, RateLimitPerMinute: rate, Latency: latency})
+	return startFakeLag(ws, token, rate, latency, 0)
+}
+
+// startFakeLag is startFake with a search index lag (a change is found by
+// search only lag after it was made).
+func startFakeLag(ws *intercomtest.Workspace, token string, rate int, latency, lag time.Duration) (*fake, error) {
+	srv := intercomtest.NewServer(ws, intercomtest.Options{Token: token, RateLimitPerMinute: rate, Latency: latency, SearchLag: lag})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		srv.Close()

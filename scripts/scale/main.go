@@ -77,6 +77,9 @@ type options struct {
 	exporterDir   string
 	computeChild  string
 	fullRefreshIv time.Duration
+
+	freshness bool
+	fresh     freshOptions
 }
 
 func main() {
@@ -116,6 +119,17 @@ func run() int {
 	fs.BoolVar(&o.strict, "strict", false, "exit 1 when a figure fails its target")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (daemon logs, state)")
 	fs.StringVar(&o.exporterDir, "repo", "", "repository root to build the daemon from (default: the module root of the working directory)")
+	fs.BoolVar(&o.freshness, "freshness", false, "run the freshness scenario instead (data age under steady changes with a search lag, then the idle cost): see docs/freshness.md")
+	fs.DurationVar(&o.fresh.interval, "fresh-interval", time.Minute, "freshness: REFRESH_INTERVAL given to the daemon")
+	fs.DurationVar(&o.fresh.slowInterval, "fresh-slow-interval", 15*time.Minute, "freshness: SLOW_REFRESH_INTERVAL given to the daemon")
+	fs.DurationVar(&o.fresh.lag, "lag", 20*time.Second, "freshness: the fake's search index lag")
+	fs.DurationVar(&o.fresh.duration, "fresh-duration", 10*time.Minute, "freshness: how long conversations change")
+	fs.DurationVar(&o.fresh.changeEvery, "change-every", 10*time.Second, "freshness: one conversation change this often (closes, channel edits, reassignments in turn)")
+	fs.DurationVar(&o.fresh.contactEvery, "contact-change-every", 2*time.Minute, "freshness: one contact change this often")
+	fs.DurationVar(&o.fresh.idle, "idle-duration", 15*time.Minute, "freshness: how long nothing changes while the idle cost is measured")
+	fs.IntVar(&o.fresh.syncContacts, "sync-day-contacts", 5000, "freshness: contacts the sync wrote on the busy day (0: skip)")
+	fs.DurationVar(&o.fresh.poll, "fresh-poll", time.Second, "freshness: /metrics polled this often while things change")
+	fs.DurationVar(&o.fresh.idlePoll, "idle-poll", 15*time.Second, "freshness: /metrics polled this often when idle (a Prometheus scrape)")
 	fs.StringVar(&o.computeChild, "compute-child", "", "internal: time Build+Reports on the data in this file and print JSON")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -153,6 +167,10 @@ func run() int {
 	if !set["sequential"] {
 		o.sequential = o.full
 	}
+	if o.freshness && (o.fresh.changeEvery <= 0 || o.fresh.contactEvery <= 0 || o.fresh.duration <= 0 || o.fresh.poll <= 0 || o.fresh.idlePoll <= 0) {
+		fmt.Fprintln(os.Stderr, "scale: the freshness durations must be positive")
+		return 2
+	}
 	if o.enrolled > o.contacts || o.contacts <= 0 || o.conversations < 0 || o.rate <= 0 {
 		fmt.Fprintln(os.Stderr, "scale: need 0 < enrolled <= contacts, conversations >= 0, rate > 0")
 		return 2
@@ -172,7 +190,11 @@ func run() int {
 		return 1
 	}
 	defer r.cleanup()
-	if err := r.scenario(); err != nil {
+	scenario := r.scenario
+	if o.freshness {
+		scenario = r.freshness
+	}
+	if err := scenario(); err != nil {
 		r.logf("scenario stopped: %v", err)
 		r.fig("scenario", "stopped: "+err.Error(), "runs to the end", statusFail)
 	}

@@ -81,6 +81,14 @@ func (r *runner) cleanup() {
 	_ = os.RemoveAll(r.tmp)
 }
 
+// daemonOverlap is the daemon's default INCREMENTAL_OVERLAP, and
+// generatorLead how far before the start the generated workspace's "now"
+// is: beyond the overlap.
+const (
+	daemonOverlap = 5 * time.Minute
+	generatorLead = daemonOverlap + time.Minute
+)
+
 func (r *runner) daemonEnv(base, stateDir string, concurrency int) (map[string]string, error) {
 	if err := os.MkdirAll(stateDir, 0o755); err != nil {
 		return nil, err
@@ -90,8 +98,11 @@ func (r *runner) daemonEnv(base, stateDir string, concurrency int) (map[string]s
 		"INTERCOM_ACCESS_TOKEN": r.token,
 		"STATE_DIR":             stateDir,
 		"REFRESH_INTERVAL":      "6h", // refreshes happen when the scenario triggers them
+		"SLOW_REFRESH_INTERVAL": "6h",
 		"FULL_REFRESH_INTERVAL": r.o.fullRefreshIv.String(),
 		"SYNC_MODE":             "off", // the sync would write
+		// POST /refresh is a write: allowed here, on loopback only.
+		"ALLOW_UNAUTHENTICATED": "true",
 		"LOG_LEVEL":             "info",
 	}
 	if concurrency > 0 {
@@ -165,9 +176,12 @@ func (r *runner) scenario() error {
 	// ---- the workspace ----
 	r.logf("generating: %d contacts (%d enrolled), %d closed session conversations over %d days, %d coaches, %d employers",
 		o.contacts, o.enrolled, o.conversations, o.days, o.coaches, o.employers)
-	// The generator's "now" is 2 s in the past, so that no record it
-	// touches shares a second with the cold refresh's watermark.
-	now := time.Now().Add(-2 * time.Second)
+	// The generator's "now" is further in the past than the daemon's
+	// incremental overlap: it gives every conversation of the last days an
+	// updated_at of at most "now", thousands of them exactly "now", which
+	// a real workspace would have spread over days, not piled into the
+	// minutes an incremental read looks back over.
+	now := time.Now().Add(-generatorLead)
 	ws, st, err := generate(o.seed, o.contacts, o.enrolled, o.conversations, o.days, o.coaches, o.employers, true, now)
 	if err != nil {
 		return err
@@ -264,14 +278,18 @@ func (r *runner) scenario() error {
 	}
 	r.logf("changing %.1f%% of conversations and contacts", o.changePct)
 	cs := st.change(ws, o.changePct, o.seed, time.Now(), coachIDs)
-	overlapFrom := dayStart(watermark, st.Timezone)
-	changedConvs, overlapContacts, sessionsNow := st.countSince(ws, watermark, overlapFrom)
+	// An incremental read starts INCREMENTAL_OVERLAP before the previous
+	// one (its default: the scenario leaves it unset), its contacts at the
+	// start of that day.
+	convFrom := watermark - int64(daemonOverlap/time.Second)
+	overlapFrom := dayStart(convFrom, st.Timezone)
+	changedConvs, overlapContacts, sessionsNow := st.countSince(ws, convFrom, overlapFrom)
 	r.details["changes"] = cs
 	allowed := 1.1*float64(ceilDiv(changedConvs, 150)+ceilDiv(overlapContacts, 150)) + 10
 	r.fig("changes", fmt.Sprintf("%d conversations (%d reopened, %d reassigned, %d channel, %d touched), %d contacts; watermark %s",
 		cs.Conversations, cs.Reopened, cs.Reassigned, cs.Rechanneled, cs.Touched, cs.Contacts, time.Unix(watermark, 0).UTC().Format(time.RFC3339)), "", statusInfo)
-	r.fig("incremental: counts for the target", fmt.Sprintf("changed conversations (updated_at >= watermark) %d; contacts updated in the overlap window (since %s, workspace day of the watermark) %d",
-		changedConvs, time.Unix(overlapFrom, 0).UTC().Format(time.RFC3339), overlapContacts), "", statusInfo)
+	r.fig("incremental: counts for the target", fmt.Sprintf("conversations updated since the watermark minus the overlap (%s) %d; contacts updated in the overlap window (since %s, workspace day of the watermark) %d",
+		daemonOverlap, changedConvs, time.Unix(overlapFrom, 0).UTC().Format(time.RFC3339), overlapContacts), "", statusInfo)
 
 	trigger := o.trigger
 	if trigger == "auto" {
