@@ -246,20 +246,22 @@ func (r *runner) freshness() error {
 		return ctx.Err()
 	case <-time.After(fo.interval + fo.lag + 10*time.Second):
 	}
-	mu.Lock()
-	var convDelays []float64
-	missed := 0
-	for _, p := range probes {
-		if p.metric != "intercom_sessions" {
-			continue
+	// delays are the probes of one metric that showed, and how many did not.
+	delays := func(metric string) (seen []float64, missed int) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, p := range probes {
+			switch {
+			case p.metric != metric:
+			case p.Seen.IsZero():
+				missed++
+			default:
+				seen = append(seen, p.DelayS)
+			}
 		}
-		if p.Seen.IsZero() {
-			missed++
-			continue
-		}
-		convDelays = append(convDelays, p.DelayS)
+		return seen, missed
 	}
-	mu.Unlock()
+	convDelays, missed := delays("intercom_sessions")
 	target := (fo.interval + 20*time.Second + fo.lag).Seconds()
 	p50, p95, mx := quantile(convDelays, 0.5), quantile(convDelays, 0.95), quantile(convDelays, 1)
 	r.fig("data age: conversation changes reflected in /metrics", fmt.Sprintf("p50 %.1f s, p95 %.1f s, max %.1f s (%d changes, %d not seen; polled every %s)",
@@ -287,19 +289,8 @@ func (r *runner) freshness() error {
 	r.fig("idle: daemon CPU a minute", fmt.Sprintf("%.3f CPU-s (%.2f s in %s; /metrics scraped every %s)", cpuMin, cpu1-cpu0, fo.idle, fo.idlePoll), "<= 0.5", passIf(cpuMin <= 0.5))
 
 	// Contact changes: by now one slow refresh at least has run.
+	contactDelays, cmissed := delays("intercom_engagement_contacts")
 	mu.Lock()
-	var contactDelays []float64
-	cmissed := 0
-	for _, p := range probes {
-		if p.metric != "intercom_engagement_contacts" {
-			continue
-		}
-		if p.Seen.IsZero() {
-			cmissed++
-			continue
-		}
-		contactDelays = append(contactDelays, p.DelayS)
-	}
 	r.details["probes"] = probes
 	mu.Unlock()
 	ctarget := (fo.slowInterval + fo.interval + fo.lag + 20*time.Second).Seconds()
